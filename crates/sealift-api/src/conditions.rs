@@ -1,0 +1,117 @@
+//! The condition vocabulary of `Promotion` and trust-policy status.
+//!
+//! Types and reasons are constants so the controller, the CLI, tests and dashboards agree on the
+//! spelling. Reasons follow `metav1.Condition`'s CamelCase pattern (checked by a unit test).
+
+/// Condition types.
+pub mod types {
+    /// The source overlay was read and every digest to promote exists in its registry.
+    pub const RESOLVED: &str = "Resolved";
+    /// Every digest satisfied the trust policy.
+    pub const VERIFIED: &str = "Verified";
+    /// The commit carrying the change is pushed.
+    pub const COMMITTED: &str = "Committed";
+    /// The pull request is open (or was adopted).
+    pub const PULL_REQUEST_OPENED: &str = "PullRequestOpened";
+    /// The change is on the base branch.
+    pub const MERGED: &str = "Merged";
+    /// Summary: True once the promotion has succeeded, False once it ended any other way.
+    pub const READY: &str = "Ready";
+    /// Every condition type, in pipeline order.
+    pub const ALL: [&str; 6] = [RESOLVED, VERIFIED, COMMITTED, PULL_REQUEST_OPENED, MERGED, READY];
+}
+
+/// Condition reasons (also used as Kubernetes Event reasons).
+pub mod reasons {
+    /// Waiting for a step to start.
+    pub const PENDING: &str = "Pending";
+    /// A step is running.
+    pub const IN_PROGRESS: &str = "InProgress";
+    /// The step succeeded.
+    pub const SUCCEEDED: &str = "Succeeded";
+
+    // Resolve.
+    /// The spec breaks a rule the schema could not express or the API server did not enforce.
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// The spec changed after creation; Sealift ignores the change.
+    pub const SPEC_CHANGED: &str = "SpecImmutable";
+    /// A referenced Secret does not exist or lacks a key.
+    pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
+    /// The source or target overlay (or its kustomization) does not exist.
+    pub const OVERLAY_NOT_FOUND: &str = "OverlayNotFound";
+    /// A kustomization file could not be parsed.
+    pub const MALFORMED_KUSTOMIZATION: &str = "MalformedKustomization";
+    /// A requested image is not listed in the source overlay.
+    pub const IMAGE_NOT_IN_OVERLAY: &str = "ImageNotInOverlay";
+    /// The source overlay pins the image by tag, not by digest.
+    pub const IMAGE_NOT_PINNED: &str = "ImageNotPinnedByDigest";
+    /// The source overlay pins a different digest than the selector asserted.
+    pub const DIGEST_MISMATCH: &str = "DigestMismatch";
+    /// The digest does not exist in its registry.
+    pub const DIGEST_NOT_FOUND: &str = "DigestNotFound";
+
+    // Verify.
+    /// No trust policy matches the image (fail closed).
+    pub const NO_MATCHING_POLICY: &str = "NoMatchingPolicy";
+    /// The referenced trust policy does not exist.
+    pub const POLICY_NOT_FOUND: &str = "PolicyNotFound";
+    /// The image carries no signature.
+    pub const SIGNATURE_MISSING: &str = "SignatureMissing";
+    /// A signature exists but does not verify or does not match an authority.
+    pub const SIGNATURE_INVALID: &str = "SignatureInvalid";
+    /// The signer identity or issuer does not match the policy.
+    pub const IDENTITY_MISMATCH: &str = "IdentityMismatch";
+    /// The transparency-log evidence is missing or invalid.
+    pub const TRANSPARENCY_LOG_INVALID: &str = "TransparencyLogInvalid";
+    /// A required attestation is absent.
+    pub const ATTESTATION_MISSING: &str = "AttestationMissing";
+    /// An attestation's policy expression evaluated to false or failed.
+    pub const ATTESTATION_POLICY_FAILED: &str = "AttestationPolicyFailed";
+
+    // Commit, pull request, track.
+    /// The target overlay already pins every digest: nothing to commit.
+    pub const ALREADY_UP_TO_DATE: &str = "AlreadyUpToDate";
+    /// Pushing failed (authentication, missing branch, retries exhausted).
+    pub const PUSH_FAILED: &str = "PushFailed";
+    /// The forge refused or failed a request.
+    pub const FORGE_ERROR: &str = "ForgeError";
+    /// The pull request was merged.
+    pub const PULL_REQUEST_MERGED: &str = "PullRequestMerged";
+    /// The pull request was closed without merging.
+    pub const PULL_REQUEST_CLOSED: &str = "PullRequestClosed";
+    /// The change was pushed straight to the base branch.
+    pub const PUSHED_DIRECTLY: &str = "PushedDirectly";
+    /// A technical step kept failing after bounded retries.
+    pub const RETRIES_EXHAUSTED: &str = "RetriesExhausted";
+
+    /// Every reason above.
+    pub const ALL: &[&str] = &[
+        PENDING,
+        IN_PROGRESS,
+        SUCCEEDED,
+        INVALID_SPEC,
+        SPEC_CHANGED,
+        SECRET_NOT_FOUND,
+        OVERLAY_NOT_FOUND,
+        MALFORMED_KUSTOMIZATION,
+        IMAGE_NOT_IN_OVERLAY,
+        IMAGE_NOT_PINNED,
+        DIGEST_MISMATCH,
+        DIGEST_NOT_FOUND,
+        NO_MATCHING_POLICY,
+        POLICY_NOT_FOUND,
+        SIGNATURE_MISSING,
+        SIGNATURE_INVALID,
+        IDENTITY_MISMATCH,
+        TRANSPARENCY_LOG_INVALID,
+        ATTESTATION_MISSING,
+        ATTESTATION_POLICY_FAILED,
+        ALREADY_UP_TO_DATE,
+        PUSH_FAILED,
+        FORGE_ERROR,
+        PULL_REQUEST_MERGED,
+        PULL_REQUEST_CLOSED,
+        PUSHED_DIRECTLY,
+        RETRIES_EXHAUSTED,
+    ];
+}

@@ -1,0 +1,26 @@
+//! Sealift's test rig: the real components of `TESTRIG.md`, started on free loopback ports for a
+//! test and stopped by PID.
+//!
+//! - [`registry::Registry`]: CNCF distribution, anonymous or with bcrypt basic auth.
+//! - [`git_server::GitServer`]: git smart HTTP (nginx + fcgiwrap + git http-backend) with basic auth.
+//! - [`kube::KubeCluster`]: etcd + kube-apiserver v1.20.2 with a kubeconfig kube-rs can use.
+//! - [`image`]: deterministic test images and cosign key-based signatures.
+//! - [`tools`]: where each component lives; a missing one is an error that says how to install it.
+//!
+//! Components are installed by `scripts/install-rig.sh` (`make rig`), never silently skipped.
+
+pub mod git;
+pub mod git_server;
+pub mod image;
+pub mod kube;
+pub mod process;
+pub mod registry;
+pub mod tools;
+
+pub use registry::Credentials;
+
+/// Installs aws-lc-rs as the process-wide rustls provider. Several crates in the tree compile a
+/// provider in; rustls refuses to choose between them, so the rig (and Sealift) chooses once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
