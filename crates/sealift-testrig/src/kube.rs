@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -219,8 +219,13 @@ pub async fn test_namespace(client: &kube::Client, prefix: &str) -> Result<Strin
     Ok(name)
 }
 
-/// Applies every CRD in the YAML files of `dir` with server-side apply and waits until each is
-/// Established. Returns the CRD names.
+/// Installs every CRD in the YAML files of `dir` and waits until each is Established. Returns the
+/// CRD names.
+///
+/// Not server-side apply: a v1.20 API server refuses to server-side apply a CRD that carries
+/// `x-kubernetes-validations` ("field not declared in schema"), because its typed CRD schema
+/// predates CEL, while create and update simply drop the field. Users of old clusters hit the
+/// same thing with `kubectl apply --server-side` (see docs/install.md).
 pub async fn apply_crds_from_dir(client: &kube::Client, dir: &Path) -> Result<Vec<String>> {
     let api = Api::<CustomResourceDefinition>::all(client.clone());
     let mut names = Vec::new();
@@ -237,9 +242,9 @@ pub async fn apply_crds_from_dir(client: &kube::Client, dir: &Path) -> Result<Ve
         let crd: CustomResourceDefinition = serde_saphyr::from_str(&text)
             .with_context(|| format!("parsing {}", file.display()))?;
         let name = crd.metadata.name.clone().context("CRD without a name")?;
-        api.patch(&name, &PatchParams::apply("sealift-testrig").force(), &Patch::Apply(&crd))
+        create_or_replace(&api, &name, crd)
             .await
-            .with_context(|| format!("applying {}", file.display()))?;
+            .with_context(|| format!("installing {}", file.display()))?;
         names.push(name);
     }
     for name in &names {
@@ -262,6 +267,34 @@ pub async fn apply_crds_from_dir(client: &kube::Client, dir: &Path) -> Result<Ve
         }
     }
     Ok(names)
+}
+
+/// Creates the CRD, or replaces it when it exists (tests sharing a cluster race to install it).
+async fn create_or_replace(
+    api: &Api<CustomResourceDefinition>,
+    name: &str,
+    crd: CustomResourceDefinition,
+) -> Result<()> {
+    for _ in 0..10 {
+        match api.create(&PostParams::default(), &crd).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+        let current = match api.get(name).await {
+            Ok(c) => c,
+            Err(kube::Error::Api(s)) if s.code == 404 => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let mut next = crd.clone();
+        next.metadata.resource_version = current.metadata.resource_version;
+        match api.replace(name, &PostParams::default(), &next).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    bail!("CRD {name}: gave up after 10 conflicting writes")
 }
 
 fn scratch_dir(prefix: &str) -> Result<TempDir> {
