@@ -92,6 +92,34 @@ if ! kustomize_ok; then
   rm -rf "$tmp"
 fi
 
+# --- BEGIN sealift-forge: GitHub's official OpenAPI description (npm @octokit/openapi) -----------
+# sealift-forge's contract tests validate every request and response against it
+# (crates/sealift-forge/tests/forge/spec.rs reads $CACHE/octokit-openapi-<version>/generated/).
+# Only the descriptions the tests read are kept (~25 MB of the package's ~385 MB).
+OCTOKIT_OPENAPI_VERSION=23.0.2
+OCTOKIT_OPENAPI_DIR=$CACHE/octokit-openapi-$OCTOKIT_OPENAPI_VERSION
+octokit_openapi_ok() {
+  [ -s "$OCTOKIT_OPENAPI_DIR/generated/api.github.com.json" ] \
+    && [ -s "$OCTOKIT_OPENAPI_DIR/generated/ghes-3.19.json" ]
+}
+if ! octokit_openapi_ok; then
+  log "installing @octokit/openapi@$OCTOKIT_OPENAPI_VERSION from npm"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm install --silent --no-audit --no-fund --ignore-scripts \
+     "@octokit/openapi@$OCTOKIT_OPENAPI_VERSION" >/dev/null)
+  pkg=$tmp/node_modules/@octokit/openapi
+  grep -q "\"version\": \"$OCTOKIT_OPENAPI_VERSION\"" "$pkg/package.json" \
+    || { log "unexpected @octokit/openapi version"; exit 1; }
+  rm -rf "$OCTOKIT_OPENAPI_DIR.tmp"
+  mkdir -p "$OCTOKIT_OPENAPI_DIR.tmp/generated"
+  cp "$pkg/package.json" "$pkg/LICENSE" "$OCTOKIT_OPENAPI_DIR.tmp/"
+  cp "$pkg/generated/api.github.com.json" "$pkg/generated/ghes-3.19.json" "$OCTOKIT_OPENAPI_DIR.tmp/generated/"
+  rm -rf "$OCTOKIT_OPENAPI_DIR"
+  mv "$OCTOKIT_OPENAPI_DIR.tmp" "$OCTOKIT_OPENAPI_DIR"
+  rm -rf "$tmp"
+fi
+# --- END sealift-forge ---------------------------------------------------------------------------
+
 # --- kube-apiserver + kube-controller-manager v1.20.2 from Debian's source package ---------------
 if ! k8s_ok; then
   log "building kube-apiserver v$K8S_VERSION from Debian's source package (~8 min on 2 cores)"

@@ -12,8 +12,13 @@ fn start() -> (GitServer, ServedRepo) {
     let server = GitServer::start(Credentials::random("sealift"))
         .expect("the real git server (nginx + fcgiwrap + git http-backend) must start");
     let repo = server.create_repo("acme/gitops").unwrap();
-    commit_files(&repo.path, "main", &[("overlays/prod/kustomization.yaml", b"images: []\n")], "initial")
-        .unwrap();
+    commit_files(
+        &repo.path,
+        "main",
+        &[("overlays/prod/kustomization.yaml", b"images: []\n")],
+        "initial",
+    )
+    .unwrap();
     (server, repo)
 }
 
@@ -45,7 +50,11 @@ fn clone(server: &GitServer, repo: &ServedRepo, dir: &std::path::Path) -> Reposi
 }
 
 /// Pushes `main`; returns the outcome and how many times the server demanded credentials.
-fn push(local: &Repository, url: &str, creds: Option<&Credentials>) -> (Result<(), git2::Error>, u32) {
+fn push(
+    local: &Repository,
+    url: &str,
+    creds: Option<&Credentials>,
+) -> (Result<(), git2::Error>, u32) {
     let asked = Cell::new(0);
     let result = push_with(local, url, creds, &asked);
     (result, asked.get())
@@ -68,7 +77,9 @@ fn push_with(
     });
     let mut po = PushOptions::new();
     po.remote_callbacks(cb);
-    local.remote_anonymous(url)?.push(&["refs/heads/main:refs/heads/main"], Some(&mut po))?;
+    local
+        .remote_anonymous(url)?
+        .push(&["refs/heads/main:refs/heads/main"], Some(&mut po))?;
     if rejected.get() {
         return Err(git2::Error::from_str("server rejected the update"));
     }
@@ -83,16 +94,24 @@ fn a_commit_pushed_over_authenticated_http_appears_on_the_server() {
     let new = commit_files(
         local.path(),
         "main",
-        &[("overlays/prod/kustomization.yaml", b"images:\n- name: app\n  digest: sha256:abc\n")],
+        &[(
+            "overlays/prod/kustomization.yaml",
+            b"images:\n- name: app\n  digest: sha256:abc\n",
+        )],
         "promote app",
     )
     .unwrap();
     let (result, asked) = push(&local, &repo.url, Some(server.credentials()));
     result.unwrap();
-    assert_eq!(asked, 1, "the server demands credentials, and accepts the right ones");
+    assert_eq!(
+        asked, 1,
+        "the server demands credentials, and accepts the right ones"
+    );
 
     assert_eq!(branch_head(&repo.path, "main").unwrap(), Some(new));
-    let content = read_file(&repo.path, "main", "overlays/prod/kustomization.yaml").unwrap().unwrap();
+    let content = read_file(&repo.path, "main", "overlays/prod/kustomization.yaml")
+        .unwrap()
+        .unwrap();
     assert_eq!(content, b"images:\n- name: app\n  digest: sha256:abc\n");
 }
 
@@ -102,12 +121,24 @@ fn a_wrong_password_is_refused_and_changes_nothing() {
     let before = branch_head(&repo.path, "main").unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let local = clone(&server, &repo, tmp.path());
-    commit_files(local.path(), "main", &[("evil.txt", b"x")], "should not land").unwrap();
+    commit_files(
+        local.path(),
+        "main",
+        &[("evil.txt", b"x")],
+        "should not land",
+    )
+    .unwrap();
 
-    let wrong = Credentials { username: server.credentials().username.clone(), password: "wrong".into() };
+    let wrong = Credentials {
+        username: server.credentials().username.clone(),
+        password: "wrong".into(),
+    };
     let (result, asked) = push(&local, &repo.url, Some(&wrong));
     assert!(result.is_err());
-    assert_eq!(asked, 2, "the server answered the wrong password with another 401");
+    assert_eq!(
+        asked, 2,
+        "the server answered the wrong password with another 401"
+    );
     let (result, asked) = push(&local, &repo.url, None);
     assert!(result.is_err());
     assert_eq!(asked, 1, "the server demanded credentials");
@@ -130,7 +161,11 @@ fn an_anonymous_clone_is_refused() {
         .fetch(&["+refs/heads/main:refs/heads/main"], Some(&mut fo), None)
         .unwrap_err();
     assert_eq!(asked.get(), 1, "the server demanded credentials: {err}");
-    assert_eq!(local.references().unwrap().count(), 0, "nothing was fetched");
+    assert_eq!(
+        local.references().unwrap().count(),
+        0,
+        "nothing was fetched"
+    );
 }
 
 #[test]
@@ -149,7 +184,15 @@ fn a_push_larger_than_one_mebibyte_is_accepted() {
         *b = x as u8;
     }
     let new = commit_files(local.path(), "main", &[("blobs/big.bin", &big)], "big").unwrap();
-    push(&local, &repo.url, Some(server.credentials())).0.unwrap();
+    push(&local, &repo.url, Some(server.credentials()))
+        .0
+        .unwrap();
     assert_eq!(branch_head(&repo.path, "main").unwrap(), Some(new));
-    assert_eq!(read_file(&repo.path, "main", "blobs/big.bin").unwrap().unwrap().len(), big.len());
+    assert_eq!(
+        read_file(&repo.path, "main", "blobs/big.bin")
+            .unwrap()
+            .unwrap()
+            .len(),
+        big.len()
+    );
 }

@@ -18,7 +18,14 @@ pub mod types {
     /// Summary: True once the promotion has succeeded, False once it ended any other way.
     pub const READY: &str = "Ready";
     /// Every condition type, in pipeline order.
-    pub const ALL: [&str; 6] = [RESOLVED, VERIFIED, COMMITTED, PULL_REQUEST_OPENED, MERGED, READY];
+    pub const ALL: [&str; 6] = [
+        RESOLVED,
+        VERIFIED,
+        COMMITTED,
+        PULL_REQUEST_OPENED,
+        MERGED,
+        READY,
+    ];
 }
 
 /// Condition reasons (also used as Kubernetes Event reasons).

@@ -13,7 +13,9 @@ pub mod policy;
 pub mod promotion;
 pub mod validation;
 
-pub use evidence::{AttestationEvidence, Evidence, PolicyEvidence, RekorEvidence, SignatureEvidence};
+pub use evidence::{
+    AttestationEvidence, Evidence, PolicyEvidence, RekorEvidence, SignatureEvidence,
+};
 pub use policy::{
     AttestationRequirement, Authority, ClusterTrustPolicy, ClusterTrustPolicySpec, Identity,
     ImageGlob, KeyAuthority, KeylessAuthority, SecretKeySelector, TransparencyLog, TrustPolicy,

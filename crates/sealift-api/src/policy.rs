@@ -60,7 +60,10 @@ pub struct TrustPolicySpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct ImageGlob(
-    #[schemars(length(min = 1, max = 512), regex(pattern = r"^[A-Za-z0-9*][A-Za-z0-9._:/*-]*$"))]
+    #[schemars(
+        length(min = 1, max = 512),
+        regex(pattern = r"^[A-Za-z0-9*][A-Za-z0-9._:/*-]*$")
+    )]
     pub String,
 );
 

@@ -88,7 +88,9 @@ pub struct ImageSelector(
 impl ImageSelector {
     /// The kustomize image name, without any digest assertion.
     pub fn name(&self) -> &str {
-        self.0.split_once('@').map_or(self.0.as_str(), |(name, _)| name)
+        self.0
+            .split_once('@')
+            .map_or(self.0.as_str(), |(name, _)| name)
     }
 
     /// The digest the source overlay must pin, when the selector asserts one.
@@ -246,7 +248,10 @@ pub enum Phase {
 impl Phase {
     /// True for the phases a promotion never leaves.
     pub fn is_final(self) -> bool {
-        matches!(self, Phase::Merged | Phase::Closed | Phase::Rejected | Phase::Failed)
+        matches!(
+            self,
+            Phase::Merged | Phase::Closed | Phase::Rejected | Phase::Failed
+        )
     }
 }
 
@@ -384,8 +389,16 @@ impl PromotionSpec {
                 "must be a path relative to the repository root, without `.` or `..` segments",
             );
         }
-        errs.check(self.from != self.to, "spec", "from and to must be different overlays");
-        errs.check(self.images.len() <= 256, "spec.images", "at most 256 images");
+        errs.check(
+            self.from != self.to,
+            "spec",
+            "from and to must be different overlays",
+        );
+        errs.check(
+            self.images.len() <= 256,
+            "spec.images",
+            "at most 256 images",
+        );
         for (i, image) in self.images.iter().enumerate() {
             errs.check(
                 image.0.len() <= 512 && IMAGE_SELECTOR_RE.is_match(&image.0),
@@ -399,7 +412,11 @@ impl PromotionSpec {
         check_name(&mut errs, "spec.policyRef.name", &self.policy_ref.name);
         match (&self.pull_request, &self.push) {
             (Some(pr), None) => {
-                check_name(&mut errs, "spec.pullRequest.secretRef.name", &pr.secret_ref.name);
+                check_name(
+                    &mut errs,
+                    "spec.pullRequest.secretRef.name",
+                    &pr.secret_ref.name,
+                );
                 if let Some(api) = &pr.api_url {
                     errs.check(
                         api.len() <= 2048 && API_URL_RE.is_match(api),

@@ -19,13 +19,11 @@ pub const PATH_PATTERN: &str = r"^(?:[A-Za-z0-9_@+=,~-][A-Za-z0-9._@+=,~-]*|\.[A
 
 /// A kustomize image name (`bookstore/catalog`, `registry.example.com:5000/acme/app`), optionally
 /// followed by `@sha256:<hex>` to assert which digest the source overlay must pin.
-pub const IMAGE_SELECTOR_PATTERN: &str =
-    r"^[A-Za-z0-9][A-Za-z0-9._:/-]*(?:@sha256:[a-f0-9]{64})?$";
+pub const IMAGE_SELECTOR_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*(?:@sha256:[a-f0-9]{64})?$";
 
 /// A Git repository URL: `https://`, `http://` or `ssh://` with no credentials in it (they belong in
 /// a Secret), or scp-like `user@host:path`.
-pub const REPOSITORY_URL_PATTERN: &str =
-    r"^(?:(?:https?|ssh)://[^/@\s]+(?:/\S*)?|ssh://[A-Za-z0-9._-]+@[^/@\s]+(?:/\S*)?|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+)$";
+pub const REPOSITORY_URL_PATTERN: &str = r"^(?:(?:https?|ssh)://[^/@\s]+(?:/\S*)?|ssh://[A-Za-z0-9._-]+@[^/@\s]+(?:/\S*)?|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+)$";
 
 /// An HTTP(S) API base URL with no credentials in it.
 pub const API_URL_PATTERN: &str = r"^https?://[^/@\s]+(?:/\S*)?$";
@@ -95,7 +93,10 @@ pub struct ValidationErrors(pub Vec<FieldError>);
 
 impl ValidationErrors {
     pub(crate) fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError { field: field.into(), message: message.into() });
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
     }
 
     pub(crate) fn check(&mut self, ok: bool, field: impl Into<String>, message: impl Into<String>) {

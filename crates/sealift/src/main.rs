@@ -45,11 +45,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Crds { out_dir: None, check: None } => {
+        Command::Crds {
+            out_dir: None,
+            check: None,
+        } => {
             print!("{}", sealift_api::crd::crds_yaml()?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Crds { out_dir: Some(dir), .. } => {
+        Command::Crds {
+            out_dir: Some(dir), ..
+        } => {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             for file in sealift_api::crd::crd_files()? {
                 let path = dir.join(&file.file_name);
@@ -59,7 +64,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Crds { check: Some(dir), .. } => {
+        Command::Crds {
+            check: Some(dir), ..
+        } => {
             let mut drift = Vec::new();
             for file in sealift_api::crd::crd_files()? {
                 let path = dir.join(&file.file_name);

@@ -1,0 +1,49 @@
+# Sealift's verbs. CI runs the same ones (.ci/run): `make lint test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: all rig build fmt fmt-check lint test crds crds-check demo bench clean-rig
+
+all: lint test
+
+## rig: install every real component the tests and the demo run against (idempotent; fast when present)
+rig:
+	@bash scripts/install-rig.sh
+
+## build: compile the workspace
+build:
+	$(CARGO) build --workspace --all-targets
+
+## fmt: format the code
+fmt:
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+## lint: formatting, clippy with warnings as errors, and CRDs in sync with the types
+lint: fmt-check crds-check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## test: install the rig if needed, then every unit and integration test against real components
+test: rig
+	$(CARGO) test --workspace --no-fail-fast
+
+## crds: regenerate crds/ from crates/sealift-api
+crds:
+	$(CARGO) run -q -p sealift -- crds --out-dir crds
+
+crds-check:
+	$(CARGO) run -q -p sealift -- crds --check crds
+
+## demo: start the rig and walk through what Sealift can do today
+demo: rig
+	$(CARGO) run -q -p sealift-testrig --bin sealift-demo
+
+## bench: benchmarks (criterion / bench binaries); figures go to docs/performance.md
+bench:
+	$(CARGO) bench --workspace
+
+## clean-rig: remove the cached rig binaries (forces a kube-apiserver rebuild)
+clean-rig:
+	rm -rf "$${SEALIFT_RIG_CACHE:-/var/cache/sealift-rig}"
