@@ -19,6 +19,7 @@ APT_PACKAGES=(
   docker-registry   # CNCF distribution 2.8.2: the OCI registry
   etcd-server       # etcd 3.4 behind the test kube-apiserver
   nginx fcgiwrap    # git smart-HTTP with basic auth in front of git http-backend
+  openssh-server openssh-client  # git over SSH with pinned host keys
   apache2-utils     # htpasswd -B: bcrypt entries the registry accepts
   git
   skopeo umoci      # image tooling for manual inspection of the test registry
@@ -73,7 +74,7 @@ if [ ${#MISSING[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${MISSING[@]}" >/dev/null
   # Where systemd runs, make sure none of the stock services stays up or comes back at boot.
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    $SUDO systemctl disable --now docker-registry etcd nginx fcgiwrap fcgiwrap.socket >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now docker-registry etcd nginx fcgiwrap fcgiwrap.socket ssh ssh.socket >/dev/null 2>&1 || true
   fi
 fi
 

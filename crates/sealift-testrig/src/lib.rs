@@ -3,6 +3,7 @@
 //!
 //! - [`registry::Registry`]: CNCF distribution, anonymous or with bcrypt basic auth.
 //! - [`git_server::GitServer`]: git smart HTTP (nginx + fcgiwrap + git http-backend) with basic auth.
+//! - [`ssh_server::SshServer`]: git over SSH (OpenSSH sshd) with a pinned host key.
 //! - [`kube::KubeCluster`]: etcd + kube-apiserver v1.20.2 with a kubeconfig kube-rs can use.
 //! - [`image`]: deterministic test images and cosign key-based signatures.
 //! - [`tools`]: where each component lives; a missing one is an error that says how to install it.
@@ -15,6 +16,7 @@ pub mod image;
 pub mod kube;
 pub mod process;
 pub mod registry;
+pub mod ssh_server;
 pub mod tools;
 
 pub use registry::Credentials;

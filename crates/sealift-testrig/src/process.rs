@@ -74,8 +74,9 @@ impl Server {
             .with_context(|| format!("starting {name} ({})", program.display()))?;
         let deadline = Instant::now() + Duration::from_secs(5);
         let pid = loop {
-            if let Some(pid) =
-                fs::read_to_string(&pidfile).ok().and_then(|t| t.trim().parse::<u32>().ok())
+            if let Some(pid) = fs::read_to_string(&pidfile)
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok())
             {
                 break pid;
             }
