@@ -1,0 +1,531 @@
+//! The forges' own published API descriptions, and checks against them.
+//!
+//! * GitHub: `@octokit/openapi` (GitHub's official OpenAPI, pinned) from the rig cache, installed
+//!   by `scripts/install-rig.sh`; plus the trimmed upstream extract in `../shared/specs/`.
+//! * Gitea 1.27 and Forgejo 16: the Swagger 2.0 extracts in `../shared/specs/`.
+//! * GitLab: no official description is obtainable from the reachable registries; a transcription
+//!   of GitLab's documented fields lives next to this file (`gitlab-documented.json`).
+//!
+//! A missing file is a loud failure with an install hint, never a skip.
+
+use super::schema::{self, Dialect, Mode};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub const OCTOKIT_OPENAPI_VERSION: &str = "23.0.2";
+
+fn rig_cache() -> PathBuf {
+    std::env::var_os("SEALIFT_RIG_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/sealift-rig"))
+}
+
+pub fn octokit_dir() -> PathBuf {
+    rig_cache().join(format!("octokit-openapi-{OCTOKIT_OPENAPI_VERSION}"))
+}
+
+fn shared_specs() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs")
+}
+
+fn load_json(path: PathBuf, hint: &str) -> Value {
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("API description missing: {} ({e}). {hint}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("API description {} is not JSON: {e}", path.display()))
+}
+
+const OCTOKIT_HINT: &str = "Install the test rig: `scripts/install-rig.sh` (it installs \
+    @octokit/openapi@23.0.2 from npm into $SEALIFT_RIG_CACHE/octokit-openapi-23.0.2).";
+const SHARED_HINT: &str = "The forge descriptions live in ../shared/specs beside the repository \
+    checkout (CI clones shared/ next to it).";
+
+macro_rules! cached_spec {
+    ($name:ident, $label:expr, $path:expr, $hint:expr, $partial:expr) => {
+        pub fn $name() -> Arc<Spec> {
+            static SPEC: OnceLock<Arc<Spec>> = OnceLock::new();
+            SPEC.get_or_init(|| {
+                let mut spec = Spec::new($label, load_json($path, $hint));
+                spec.partial = $partial;
+                Arc::new(spec)
+            })
+            .clone()
+        }
+    };
+}
+
+cached_spec!(
+    github_octokit,
+    "GitHub (@octokit/openapi api.github.com)",
+    octokit_dir().join("generated/api.github.com.json"),
+    OCTOKIT_HINT,
+    false
+);
+cached_spec!(
+    github_enterprise,
+    "GitHub Enterprise Server 3.19 (@octokit/openapi)",
+    octokit_dir().join("generated/ghes-3.19.json"),
+    OCTOKIT_HINT,
+    false
+);
+// Upstream text of six pulls operations (Octokit edits reverted): stricter on request-reviewers.
+cached_spec!(
+    github_upstream_extract,
+    "GitHub (upstream extract, shared/specs)",
+    shared_specs().join("github-pulls-openapi.json"),
+    SHARED_HINT,
+    true
+);
+cached_spec!(
+    gitea,
+    "Gitea 1.27 (shared/specs)",
+    shared_specs().join("gitea-pulls-swagger.json"),
+    SHARED_HINT,
+    false
+);
+cached_spec!(
+    forgejo,
+    "Forgejo 16 (shared/specs)",
+    shared_specs().join("forgejo-pulls-swagger.json"),
+    SHARED_HINT,
+    false
+);
+cached_spec!(
+    gitlab_documented,
+    "GitLab (documented fields, transcribed)",
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/forge/gitlab-documented.json"),
+    "It is part of the repository.",
+    false
+);
+
+/// An operation in a description.
+#[derive(Clone, Debug)]
+pub struct Op {
+    pub id: String,
+    pub method: String,
+    pub template: String,
+}
+
+pub struct Spec {
+    pub label: &'static str,
+    pub doc: Value,
+    pub dialect: Dialect,
+    /// An extract of some operations: requests for others are not checked against it.
+    pub partial: bool,
+    validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+}
+
+impl Spec {
+    pub fn new(label: &'static str, doc: Value) -> Self {
+        let dialect = if doc.get("swagger").is_some() {
+            Dialect::Swagger2
+        } else {
+            Dialect::OpenApi3
+        };
+        Self {
+            label,
+            doc,
+            dialect,
+            partial: false,
+            validators: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Follows local `$ref`s to the schema they point at.
+    pub fn resolve(&self, value: &Value) -> Value {
+        let mut current = value.clone();
+        for _ in 0..32 {
+            let Some(r) = current.get("$ref").and_then(Value::as_str) else {
+                return current;
+            };
+            let pointer = r.trim_start_matches('#');
+            match self.doc.pointer(pointer) {
+                Some(target) => current = target.clone(),
+                None => panic!("{}: dangling $ref {r}", self.label),
+            }
+        }
+        current
+    }
+
+    fn operations(&self) -> Vec<(String, String, Value)> {
+        let mut out = Vec::new();
+        for (template, item) in self.doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                if matches!(method.as_str(), "get" | "post" | "put" | "patch" | "delete") {
+                    out.push((template.clone(), method.to_uppercase(), op.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    fn op_value(&self, op: &Op) -> Value {
+        self.doc["paths"][&op.template][op.method.to_lowercase()].clone()
+    }
+
+    pub fn op_by_id(&self, id: &str) -> Option<Op> {
+        self.operations()
+            .into_iter()
+            .find(|(_, _, op)| op["operationId"] == id)
+            .map(|(template, method, _)| Op {
+                id: id.to_owned(),
+                method,
+                template,
+            })
+    }
+
+    /// The operation a request hits: `path` is relative to the API base, raw (still
+    /// percent-encoded) so a GitLab project path stays one segment.
+    pub fn find(&self, method: &str, path: &str) -> Option<Op> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let mut best: Option<(bool, Op)> = None;
+        for (template, m, op) in self.operations() {
+            if m != method {
+                continue;
+            }
+            let Some(vars) = match_template(&template, &segments) else {
+                continue;
+            };
+            let candidate = Op {
+                id: op["operationId"].as_str().unwrap_or_default().to_owned(),
+                method: m.clone(),
+                template: template.clone(),
+            };
+            // Integer path parameters disambiguate `/pulls/{index}/merge` from a head branch.
+            let params = self.params(&candidate);
+            let typed_ok = vars.iter().all(|(name, value)| {
+                params
+                    .iter()
+                    .find(|p| p.0 == *name && p.1 == "path")
+                    .is_none_or(|p| scalar_ok(value, &p.2).is_ok())
+            });
+            if !typed_ok {
+                continue;
+            }
+            let exact = template.trim_start_matches('/').split('/').count() == segments.len();
+            if best
+                .as_ref()
+                .is_none_or(|(was_exact, _)| exact && !was_exact)
+            {
+                best = Some((exact, candidate));
+            }
+        }
+        best.map(|(_, op)| op)
+    }
+
+    /// (name, location, schema, required) of every parameter, path-level ones included.
+    fn params(&self, op: &Op) -> Vec<(String, String, Value, bool)> {
+        let item = &self.doc["paths"][&op.template];
+        let mut raw: Vec<Value> = item["parameters"].as_array().cloned().unwrap_or_default();
+        raw.extend(
+            self.op_value(op)["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        raw.iter()
+            .map(|p| self.resolve(p))
+            .map(|p| {
+                let schema = match self.dialect {
+                    Dialect::OpenApi3 => self.resolve(&p["schema"]),
+                    Dialect::Swagger2 if p["in"] == "body" => self.resolve(&p["schema"]),
+                    Dialect::Swagger2 => p.clone(),
+                };
+                (
+                    p["name"].as_str().unwrap_or_default().to_owned(),
+                    p["in"].as_str().unwrap_or_default().to_owned(),
+                    schema,
+                    p["required"] == true,
+                )
+            })
+            .collect()
+    }
+
+    /// The request body schema.
+    pub fn request_schema(&self, op: &Op) -> Option<Value> {
+        match self.dialect {
+            Dialect::OpenApi3 => {
+                let body = self.resolve(&self.op_value(op)["requestBody"]);
+                body.pointer("/content/application~1json/schema").cloned()
+            }
+            Dialect::Swagger2 => self
+                .params(op)
+                .into_iter()
+                .find(|p| p.1 == "body")
+                .map(|p| p.2),
+        }
+    }
+
+    /// The response body schema for `status`, if the description gives one.
+    pub fn response_schema(&self, op: &Op, status: u16) -> Option<Value> {
+        let responses = &self.op_value(op)["responses"];
+        let response = self.resolve(responses.get(status.to_string())?);
+        match self.dialect {
+            Dialect::OpenApi3 => response
+                .pointer("/content/application~1json/schema")
+                .cloned(),
+            Dialect::Swagger2 => response.get("schema").cloned(),
+        }
+    }
+
+    pub fn declares_status(&self, op: &Op, status: u16) -> bool {
+        self.op_value(op)["responses"]
+            .get(status.to_string())
+            .is_some()
+    }
+
+    /// A draft-4 validator for `schema`, with every component it references.
+    fn validator(&self, key: String, schema: &Value, mode: Mode) -> Arc<jsonschema::Validator> {
+        if let Some(v) = self.validators.lock().unwrap().get(&key) {
+            return v.clone();
+        }
+        let (container, prefix) = match self.dialect {
+            Dialect::OpenApi3 => ("/components/schemas", "#/components/schemas/"),
+            Dialect::Swagger2 => ("/definitions", "#/definitions/"),
+        };
+        let mut needed = Vec::new();
+        let mut queue = Vec::new();
+        schema::refs(schema, &mut queue);
+        while let Some(r) = queue.pop() {
+            let Some(name) = r.strip_prefix(prefix) else {
+                panic!("{}: unexpected $ref {r} in a schema", self.label);
+            };
+            if needed.iter().any(|n| n == name) {
+                continue;
+            }
+            needed.push(name.to_owned());
+            let target = self
+                .doc
+                .pointer(&format!("{container}/{name}"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            schema::refs(&target, &mut queue);
+        }
+        let mut components = serde_json::Map::new();
+        for name in needed {
+            let target = &self
+                .doc
+                .pointer(&format!("{container}/{name}"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            components.insert(name, schema::to_draft4(target, mode, self.dialect));
+        }
+        let mut root = json!({"allOf": [schema::to_draft4(schema, mode, self.dialect)]});
+        match self.dialect {
+            Dialect::OpenApi3 => root["components"] = json!({"schemas": components}),
+            Dialect::Swagger2 => root["definitions"] = Value::Object(components),
+        }
+        let validator = Arc::new(
+            jsonschema::draft4::options()
+                .should_validate_formats(true)
+                .build(&root)
+                .unwrap_or_else(|e| {
+                    panic!("{}: cannot compile the schema for {key}: {e}", self.label)
+                }),
+        );
+        self.validators
+            .lock()
+            .unwrap()
+            .insert(key, validator.clone());
+        validator
+    }
+
+    fn validate(&self, key: String, schema: &Value, mode: Mode, instance: &Value) -> Vec<String> {
+        let validator = self.validator(key.clone(), schema, mode);
+        validator
+            .iter_errors(instance)
+            .map(|e| format!("{}: {key}: {} at {}", self.label, e, e.instance_path()))
+            .collect()
+    }
+
+    /// Everything wrong with a request Sealift sent: undeclared or mistyped query and path
+    /// parameters, a body the request schema rejects (strictly: no undeclared fields).
+    pub fn check_request(
+        &self,
+        op: &Op,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        match self.find(&op.method, path) {
+            Some(found) if found.id == op.id => {}
+            other => out.push(format!(
+                "{}: {} {path} is not operation {} (matched {:?})",
+                self.label,
+                op.method,
+                op.id,
+                other.map(|o| o.id)
+            )),
+        }
+        let params = self.params(op);
+        for (name, value) in query {
+            match params.iter().find(|p| p.0 == *name && p.1 == "query") {
+                None => out.push(format!(
+                    "{}: {}: query parameter `{name}` is not declared",
+                    self.label, op.id
+                )),
+                Some(p) => {
+                    if let Err(e) = scalar_ok(value, &p.2) {
+                        out.push(format!(
+                            "{}: {}: query `{name}={value}`: {e}",
+                            self.label, op.id
+                        ));
+                    }
+                }
+            }
+        }
+        for p in params.iter().filter(|p| p.1 == "query" && p.3) {
+            if !query.iter().any(|(n, _)| *n == p.0) {
+                out.push(format!(
+                    "{}: {}: required query parameter `{}` missing",
+                    self.label, op.id, p.0
+                ));
+            }
+        }
+        match (self.request_schema(op), body) {
+            (Some(schema), Some(body)) => {
+                out.extend(self.validate(
+                    format!("{} request", op.id),
+                    &schema,
+                    Mode::Request,
+                    body,
+                ));
+            }
+            (None, Some(_)) => out.push(format!("{}: {} takes no request body", self.label, op.id)),
+            (Some(_), None) if self.request_body_required(op) => {
+                out.push(format!("{}: {} requires a body", self.label, op.id));
+            }
+            _ => {}
+        }
+        out
+    }
+
+    fn request_body_required(&self, op: &Op) -> bool {
+        match self.dialect {
+            Dialect::OpenApi3 => {
+                self.resolve(&self.op_value(op)["requestBody"])["required"] == true
+            }
+            Dialect::Swagger2 => self.params(op).iter().any(|p| p.1 == "body" && p.3),
+        }
+    }
+
+    /// Everything wrong with a response: an undeclared status, or a body its schema rejects.
+    pub fn check_response(&self, op: &Op, status: u16, body: Option<&Value>) -> Vec<String> {
+        if !self.declares_status(op, status) {
+            // Descriptions never list every error (GitHub documents no 401 or 429 for most
+            // operations); only successful answers must be declared.
+            return if (200..300).contains(&status) {
+                vec![format!(
+                    "{}: {} does not declare status {status}",
+                    self.label, op.id
+                )]
+            } else {
+                Vec::new()
+            };
+        }
+        match (self.response_schema(op, status), body) {
+            (Some(schema), Some(body)) => {
+                self.validate(format!("{} {status}", op.id), &schema, Mode::Response, body)
+            }
+            (Some(_), None) => vec![format!(
+                "{}: {} {status} must have a body",
+                self.label, op.id
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    /// A minimal valid response body, for the fields Sealift ignores.
+    pub fn filler(&self, op_id: &str, status: u16) -> Value {
+        let op = self
+            .op_by_id(op_id)
+            .unwrap_or_else(|| panic!("{}: no operation {op_id}", self.label));
+        let schema = self
+            .response_schema(&op, status)
+            .unwrap_or_else(|| panic!("{}: {op_id} {status} has no schema", self.label));
+        schema::instance(&schema, &|v| self.resolve(v), self.dialect, 0)
+    }
+
+    /// A minimal valid instance of a named component / definition.
+    pub fn filler_of(&self, component: &str) -> Value {
+        self.filler_at(component, &[])
+    }
+
+    /// A minimal valid instance of the schema at `path` inside a component: property names, and
+    /// `items` for an array's items (`filler_at("pull-request", &["requested_teams", "items"])`).
+    pub fn filler_at(&self, component: &str, path: &[&str]) -> Value {
+        let pointer = match self.dialect {
+            Dialect::OpenApi3 => format!("#/components/schemas/{component}"),
+            Dialect::Swagger2 => format!("#/definitions/{component}"),
+        };
+        let resolve = |v: &Value| self.resolve(v);
+        let mut current = json!({"$ref": pointer});
+        for key in path {
+            current = if *key == "items" {
+                schema::items(&current, &resolve)
+            } else {
+                schema::properties(&current, &resolve)
+                    .into_iter()
+                    .find(|(name, _, _)| name == key)
+                    .map(|(_, s, _)| s)
+            }
+            .unwrap_or_else(|| panic!("{}: {component} has no {path:?}", self.label));
+        }
+        schema::instance(
+            &current,
+            &resolve,
+            self.dialect,
+            usize::from(!path.is_empty()),
+        )
+    }
+}
+
+/// Matches `/repos/{owner}/{repo}/pulls` against segments; a last `{var}` may take the rest
+/// (Gitea's `{base}/{head}` route is `{base}/*`: head branches keep their slashes).
+fn match_template(template: &str, segments: &[&str]) -> Option<Vec<(String, String)>> {
+    let parts: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+    let greedy_last = parts.last().is_some_and(|p| p.starts_with('{'));
+    if parts.len() > segments.len() || (parts.len() < segments.len() && !greedy_last) {
+        return None;
+    }
+    let mut vars = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let is_var = part.starts_with('{') && part.ends_with('}');
+        let value = if last && is_var {
+            segments[i..].join("/")
+        } else {
+            segments[i].to_owned()
+        };
+        if is_var {
+            if value.is_empty() {
+                return None;
+            }
+            vars.push((
+                part.trim_matches(|c| c == '{' || c == '}').to_owned(),
+                value,
+            ));
+        } else if *part != value {
+            return None;
+        }
+    }
+    Some(vars)
+}
+
+/// Checks a query or path value against a parameter's type and enum.
+fn scalar_ok(value: &str, schema: &Value) -> Result<(), String> {
+    match schema["type"].as_str() {
+        Some("integer") if value.parse::<i64>().is_err() => return Err("not an integer".into()),
+        Some("boolean") if !matches!(value, "true" | "false") => return Err("not a boolean".into()),
+        _ => {}
+    }
+    if let Some(values) = schema["enum"].as_array()
+        && !values.iter().any(|v| v.as_str() == Some(value))
+    {
+        return Err(format!("not one of {values:?}"));
+    }
+    Ok(())
+}
