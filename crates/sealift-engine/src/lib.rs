@@ -1,5 +1,14 @@
-//! The promotion pipeline (resolve, verify, plan, commit, pull request, track) as resumable,
-//! idempotent steps over the `Verifier`, `Repo`, `Forge` and `Clock` traits. Knows nothing about
-//! Kubernetes: the controller and the CLI feed it and record its results.
-//!
-//! Not implemented yet.
+//! The promotion pipeline (resolve, verify, plan + commit, pull request, track) as resumable,
+//! idempotent steps over the [`ports`]: `Repo`, `Verifier`, `PullRequests` and `Clock`. Knows
+//! nothing about Kubernetes: the controller and the CLI feed it a spec and the last recorded
+//! status, persist what [`Engine::step`] returns, and call again when it says.
+
+pub mod engine;
+pub mod ports;
+pub mod status;
+
+pub use engine::{Engine, Next, Stepped, Timing};
+pub use ports::{
+    Clock, CommitResult, PromotionRef, PullRequests, Repo, SourceImage, StepError, SystemClock,
+    Verifier,
+};
