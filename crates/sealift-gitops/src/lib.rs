@@ -1,4 +1,34 @@
-//! Git side of a Sealift promotion: the persistent repository cache, the lossless kustomize
-//! `images:` edit, the in-memory commit on top of the base branch and the push with retry.
+//! Git side of a Sealift promotion (steps 1, 3 and 4 of `DESIGN.md`):
 //!
-//! Steps 1, 3 and 4 of the promotion in `DESIGN.md`. Not implemented yet.
+//! - [`kustomize`]: read the `images:` of an overlay and edit one entry with exactly the meaning of
+//!   `kustomize edit set image`, changing no other byte.
+//! - [`overlay`]: find an overlay's kustomization in a commit, resolve the source digests, plan
+//!   the target edit.
+//! - [`cache`]: one persistent bare clone per repository URL, fetched incrementally.
+//! - [`commit`]: build the promotion commit in memory on top of the base branch (no work tree).
+//! - [`push`]: push with in-memory credentials, re-applying the edit when the base moved.
+//!
+//! Nothing here knows about Kubernetes: credentials arrive as plain values, paths as strings.
+//! Everything is blocking (libgit2); async callers use `spawn_blocking`.
+
+pub mod cache;
+pub mod commit;
+pub mod credentials;
+pub mod error;
+pub mod kustomize;
+pub mod overlay;
+pub mod push;
+mod remote;
+
+pub use cache::{CachedRepo, RepoCache};
+pub use commit::{
+    CommitMeta, FileChange, Identity, PromotedDigest, commit_changes, commit_message,
+};
+pub use credentials::{GitCredentials, SecretString};
+pub use error::GitError;
+pub use push::{PushOutcome, PushRequest, PushTarget, RetryPolicy, Snapshot, commit_and_push};
+
+/// The branch a promotion's commit is pushed to: `sealift/<namespace>/<name>`.
+pub fn promotion_branch(namespace: &str, name: &str) -> String {
+    format!("sealift/{namespace}/{name}")
+}

@@ -1,0 +1,277 @@
+//! `make bench` — promote one image in generated repositories against the rig's real git server:
+//! 1k files / 1k commits and 100k files / 20k commits, cache warm. Prints the median and p90 of
+//! Sealift's fetch + edit + commit + push, and of what pipelines do today (`git clone --depth 1`,
+//! `kustomize edit set image`, `git commit`, `git push`) on the same repositories.
+//!
+//! Targets (issue 3): the 100k-file case within 1.5× the 1k-file case; edit + commit + push under
+//! 150 ms on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use git2::{Oid, Repository, Signature};
+use sealift_gitops::kustomize::PinnedImage;
+use sealift_gitops::overlay::plan_target;
+use sealift_gitops::{
+    CommitMeta, GitCredentials, Identity, PushOutcome, PushRequest, PushTarget, RepoCache,
+    RetryPolicy, SecretString, commit_and_push,
+};
+use sealift_testrig::Credentials;
+use sealift_testrig::git_server::{GitServer, ServedRepo};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A repository with `files` files spread over directories of 1,000 and `commits` commits, the
+/// last of which adds the overlays.
+fn generate(repo: &ServedRepo, files: usize, commits: usize) -> Oid {
+    let r = Repository::open_bare(&repo.path).unwrap();
+    let sig = Signature::new("Gen", "gen@example.com", &git2::Time::new(1_700_000_000, 0)).unwrap();
+    let mut root = r.treebuilder(None).unwrap();
+    let mut dirs = Vec::new();
+    for d in 0..files.div_ceil(1000) {
+        let mut tb = r.treebuilder(None).unwrap();
+        for f in 0..1000.min(files - d * 1000) {
+            let blob = r.blob(format!("file {d}/{f}\n").as_bytes()).unwrap();
+            tb.insert(format!("f{f:04}.txt"), blob, 0o100644).unwrap();
+        }
+        let id = tb.write().unwrap();
+        root.insert(format!("d{d:03}"), id, 0o040000).unwrap();
+        dirs.push(id);
+    }
+    let mut tree = r.find_tree(root.write().unwrap()).unwrap();
+    let mut parent: Option<Oid> = None;
+    for c in 0..commits {
+        // Each commit rewrites one file in one directory, as a busy repository does.
+        let d = c % dirs.len();
+        let sub = r.find_tree(dirs[d]).unwrap();
+        let mut tb = r.treebuilder(Some(&sub)).unwrap();
+        tb.insert(
+            "churn.txt",
+            r.blob(format!("commit {c}\n").as_bytes()).unwrap(),
+            0o100644,
+        )
+        .unwrap();
+        dirs[d] = tb.write().unwrap();
+        let mut rb = r.treebuilder(Some(&tree)).unwrap();
+        rb.insert(format!("d{d:03}"), dirs[d], 0o040000).unwrap();
+        if c + 1 == commits {
+            let overlay = |digest: char| {
+                format!(
+                    "# prod\nresources:\n- ../../base\nimages:\n- name: bookstore/catalog\n  newName: registry.example.com/bookstore/catalog\n  digest: sha256:{}\n",
+                    digest.to_string().repeat(64)
+                )
+            };
+            let mut o = r.treebuilder(None).unwrap();
+            for (env, d) in [("staging", 'b'), ("prod", 'a')] {
+                let mut e = r.treebuilder(None).unwrap();
+                e.insert(
+                    "kustomization.yaml",
+                    r.blob(overlay(d).as_bytes()).unwrap(),
+                    0o100644,
+                )
+                .unwrap();
+                o.insert(env, e.write().unwrap(), 0o040000).unwrap();
+            }
+            rb.insert("overlays", o.write().unwrap(), 0o040000).unwrap();
+        }
+        tree = r.find_tree(rb.write().unwrap()).unwrap();
+        let parents: Vec<git2::Commit<'_>> =
+            parent.iter().map(|p| r.find_commit(*p).unwrap()).collect();
+        let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        let id = r
+            .commit(None, &sig, &sig, &format!("commit {c}"), &tree, &refs)
+            .unwrap();
+        parent = Some(id);
+    }
+    let head = parent.unwrap();
+    r.reference("refs/heads/main", head, true, "generated")
+        .unwrap();
+    head
+}
+
+fn stats(mut v: Vec<Duration>) -> (Duration, Duration) {
+    v.sort();
+    (v[v.len() / 2], v[(v.len() * 9 / 10).min(v.len() - 1)])
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+struct Case {
+    sealift_median: Duration,
+    sealift_p90: Duration,
+    pipeline_median: Duration,
+}
+
+fn run_case(server: &GitServer, name: &str, files: usize, commits: usize, runs: usize) -> Case {
+    let repo = server.create_repo(name).unwrap();
+    let t = Instant::now();
+    generate(&repo, files, commits);
+    eprintln!(
+        "  generated {name}: {files} files, {commits} commits in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let creds = GitCredentials::Basic {
+        username: server.credentials().username.clone(),
+        password: SecretString::new(server.credentials().password.clone()),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = RepoCache::new(dir.path().join("cache"));
+    let t = Instant::now();
+    cache
+        .open(&repo.url)
+        .unwrap()
+        .fetch_branch("main", &creds)
+        .unwrap();
+    eprintln!(
+        "  first fetch into the cache: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let image = PinnedImage {
+        name: "bookstore/catalog".into(),
+        reference: "registry.example.com/bookstore/catalog".into(),
+        digest: format!("sha256:{}", "b".repeat(64)),
+    };
+    let mut sealift = Vec::new();
+    for i in 0..runs {
+        let req = PushRequest {
+            base_branch: "main",
+            target: PushTarget::PromotionBranch(format!("sealift/bench/p{i}")),
+            credentials: &creds,
+            meta: CommitMeta {
+                identity: Identity {
+                    name: "Sealift".into(),
+                    email: "sealift@example.com".into(),
+                },
+                time: 1_790_000_000 + i as i64,
+                message: format!("Promote bookstore/catalog to overlays/prod ({i})\n"),
+            },
+            retry: RetryPolicy::default(),
+        };
+        let t = Instant::now();
+        let mut cached = cache.open(&repo.url).unwrap();
+        let out = commit_and_push(&mut cached, &req, &mut |snap| {
+            plan_target(snap, "overlays/prod", std::slice::from_ref(&image))
+        })
+        .unwrap();
+        sealift.push(t.elapsed());
+        assert!(matches!(out, PushOutcome::Pushed { .. }));
+    }
+    let (sealift_median, sealift_p90) = stats(sealift);
+
+    let kustomize = sealift_testrig::tools::kustomize().unwrap();
+    let creds_url = repo.url.replacen(
+        "http://",
+        &format!(
+            "http://{}:{}@",
+            server.credentials().username,
+            server.credentials().password
+        ),
+        1,
+    );
+    let mut pipeline = Vec::new();
+    for i in 0..runs.min(5) {
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path().join("w");
+        let t = Instant::now();
+        let git = |args: &[&str], cwd: &std::path::Path| {
+            let out = Command::new("git")
+                .args(args)
+                .current_dir(cwd)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        git(
+            &[
+                "clone",
+                "-q",
+                "--depth",
+                "1",
+                "--branch",
+                "main",
+                &creds_url,
+                w.to_str().unwrap(),
+            ],
+            work.path(),
+        );
+        let status = Command::new(&kustomize)
+            .current_dir(w.join("overlays/prod"))
+            .args([
+                "edit",
+                "set",
+                "image",
+                &format!(
+                    "bookstore/catalog=registry.example.com/bookstore/catalog@{}",
+                    image.digest
+                ),
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        git(
+            &[
+                "-c",
+                "user.name=CI",
+                "-c",
+                "user.email=ci@example.com",
+                "commit",
+                "-qam",
+                "bump",
+            ],
+            &w,
+        );
+        git(
+            &[
+                "push",
+                "-q",
+                "origin",
+                &format!("HEAD:refs/heads/pipeline/p{i}"),
+            ],
+            &w,
+        );
+        pipeline.push(t.elapsed());
+    }
+    let (pipeline_median, _) = stats(pipeline);
+    println!(
+        "{name:<28} sealift median {:>9}  p90 {:>9}   pipeline median {:>10}   pipeline/sealift {:>5.1}x",
+        ms(sealift_median),
+        ms(sealift_p90),
+        ms(pipeline_median),
+        pipeline_median.as_secs_f64() / sealift_median.as_secs_f64()
+    );
+    Case {
+        sealift_median,
+        sealift_p90,
+        pipeline_median,
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else to parse.
+    sealift_testrig::install_crypto_provider();
+    let server = GitServer::start(Credentials::random("bench")).unwrap();
+    println!(
+        "promote one image: fetch (warm cache) + kustomize edit + in-memory commit + push, loopback"
+    );
+    let small = run_case(&server, "small-1k-files-1k-commits", 1_000, 1_000, 30);
+    let large = run_case(&server, "large-100k-files-20k-commits", 100_000, 20_000, 30);
+    let ratio = large.sealift_median.as_secs_f64() / small.sealift_median.as_secs_f64();
+    println!("large/small (sealift median): {ratio:.2}x  (target ≤ 1.5x)");
+    println!(
+        "edit+commit+push median: small {}, large {}  (target < 150 ms); p90 small {}, large {}",
+        ms(small.sealift_median),
+        ms(large.sealift_median),
+        ms(small.sealift_p90),
+        ms(large.sealift_p90)
+    );
+    println!(
+        "pipeline (clone --depth 1, kustomize edit, commit, push) median: small {}, large {}",
+        ms(small.pipeline_median),
+        ms(large.pipeline_median)
+    );
+}
