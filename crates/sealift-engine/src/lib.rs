@@ -3,6 +3,7 @@
 //! nothing about Kubernetes: the controller and the CLI feed it a spec and the last recorded
 //! status, persist what [`Engine::step`] returns, and call again when it says.
 
+pub mod adapters;
 pub mod engine;
 pub mod ports;
 pub mod status;

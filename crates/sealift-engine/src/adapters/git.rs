@@ -1,0 +1,255 @@
+//! [`Repo`] over `sealift-gitops`: the persistent repository cache, the lossless kustomize edit and
+//! the in-memory commit, run on a blocking thread (libgit2 is synchronous).
+
+use super::SecretSource;
+use crate::ports::{CommitResult, PromotionRef, Repo, SourceImage, StepError};
+use async_trait::async_trait;
+use sealift_api::conditions::reasons;
+use sealift_gitops::commit::PromotedDigest;
+use sealift_gitops::kustomize::PinnedImage;
+use sealift_gitops::overlay::{plan_target, resolve_source};
+use sealift_gitops::{
+    CommitMeta, GitCredentials, GitError, Identity, PushOutcome, PushRequest, PushTarget,
+    RepoCache, RetryPolicy, Snapshot, commit_and_push, commit_message, promotion_branch,
+};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Git through the repository cache.
+#[derive(Clone)]
+pub struct GitRepo {
+    cache: RepoCache,
+    identity: Identity,
+    retry: RetryPolicy,
+    secrets: Arc<dyn SecretSource>,
+}
+
+impl GitRepo {
+    /// Commits as `identity`, caching clones under `cache`, credentials from `secrets`.
+    pub fn new(cache: RepoCache, identity: Identity, secrets: Arc<dyn SecretSource>) -> GitRepo {
+        GitRepo {
+            cache,
+            identity,
+            retry: RetryPolicy::default(),
+            secrets,
+        }
+    }
+
+    /// Overrides the push retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> GitRepo {
+        self.retry = retry;
+        self
+    }
+
+    async fn credentials(&self, p: &PromotionRef) -> Result<GitCredentials, StepError> {
+        match &p.spec.repository.secret_ref {
+            None => Ok(GitCredentials::Anonymous),
+            Some(r) => {
+                let data = self.secrets.secret(&p.namespace, &r.name).await?;
+                GitCredentials::from_secret_data(&data).map_err(|e| to_step(&e))
+            }
+        }
+    }
+}
+
+/// Gives a git failure its engine meaning: a wrong request is Rejected (terminal, nothing
+/// written); a broken server or network is a transient failure.
+pub fn to_step(e: &GitError) -> StepError {
+    let message = e.to_string();
+    match e {
+        GitError::OverlayNotFound { .. } | GitError::KustomizationNotFound { .. } => {
+            StepError::Rejected {
+                reason: reasons::OVERLAY_NOT_FOUND,
+                message,
+            }
+        }
+        GitError::Kustomize(k) => match k.category() {
+            "ImageNotPinnedByDigest" => StepError::Rejected {
+                reason: reasons::IMAGE_NOT_PINNED,
+                message,
+            },
+            "ImageNotInOverlay" => StepError::Rejected {
+                reason: reasons::IMAGE_NOT_IN_OVERLAY,
+                message,
+            },
+            // Our own edit failed its self-check: never write it, and say so loudly.
+            "KustomizationEditSelfCheckFailed" => StepError::Failed {
+                reason: "EditSelfCheckFailed",
+                message,
+                transient: false,
+            },
+            _ => StepError::Rejected {
+                reason: reasons::MALFORMED_KUSTOMIZATION,
+                message,
+            },
+        },
+        GitError::NotText { .. } => StepError::Rejected {
+            reason: reasons::MALFORMED_KUSTOMIZATION,
+            message,
+        },
+        GitError::PathEscape { .. } => StepError::Rejected {
+            reason: reasons::INVALID_SPEC,
+            message,
+        },
+        GitError::BranchNotFound { .. } => StepError::Rejected {
+            reason: reasons::INVALID_SPEC,
+            message,
+        },
+        GitError::InvalidCredentials(_) => StepError::Rejected {
+            reason: reasons::SECRET_NOT_FOUND,
+            message,
+        },
+        // Credentials may be fixed in the Secret meanwhile: retry with backoff, then fail.
+        GitError::AuthFailed { .. } => StepError::Failed {
+            reason: reasons::PUSH_FAILED,
+            message,
+            transient: true,
+        },
+        GitError::Rejected { .. } | GitError::RetriesExhausted { .. } => StepError::Failed {
+            reason: reasons::PUSH_FAILED,
+            message,
+            transient: true,
+        },
+        GitError::Transport { .. } | GitError::Cache { .. } | GitError::Git(_) => {
+            StepError::Failed {
+                reason: e.category(),
+                message,
+                transient: true,
+            }
+        }
+    }
+}
+
+fn blocking_failure(e: tokio::task::JoinError) -> StepError {
+    StepError::Failed {
+        reason: "InternalError",
+        message: e.to_string(),
+        transient: true,
+    }
+}
+
+#[async_trait]
+impl Repo for GitRepo {
+    async fn resolve(&self, p: &PromotionRef) -> Result<Vec<SourceImage>, StepError> {
+        let creds = self.credentials(p).await?;
+        let (cache, p) = (self.cache.clone(), p.clone());
+        tokio::task::spawn_blocking(move || -> Result<Vec<SourceImage>, StepError> {
+            let mut cached = cache
+                .open(&p.spec.repository.url)
+                .map_err(|e| to_step(&e))?;
+            let branch = &p.spec.repository.branch;
+            let base = cached
+                .fetch_branch(branch, &creds)
+                .map_err(|e| to_step(&e))?;
+            let snap = Snapshot {
+                repo: cached.repository(),
+                base,
+                branch,
+            };
+            let names: Vec<&str> = p.spec.images.iter().map(|s| s.name()).collect();
+            let pinned = resolve_source(&snap, &p.spec.from, &names).map_err(|e| to_step(&e))?;
+            // `name@sha256:…` selectors assert what the source must pin: promote only what was meant.
+            for selector in &p.spec.images {
+                if let Some(expected) = selector.expected_digest() {
+                    let found = pinned.iter().find(|i| i.name == selector.name());
+                    if let Some(found) = found.filter(|f| f.digest != expected) {
+                        return Err(StepError::Rejected {
+                            reason: reasons::DIGEST_MISMATCH,
+                            message: format!(
+                                "{} pins {}@{}, but the Promotion asks for {expected}",
+                                p.spec.from, found.name, found.digest
+                            ),
+                        });
+                    }
+                }
+            }
+            Ok(pinned
+                .into_iter()
+                .map(|i| SourceImage {
+                    name: i.name,
+                    reference: i.reference,
+                    digest: i.digest,
+                })
+                .collect())
+        })
+        .await
+        .map_err(blocking_failure)?
+    }
+
+    async fn commit(
+        &self,
+        p: &PromotionRef,
+        images: &[SourceImage],
+        started_at: SystemTime,
+    ) -> Result<CommitResult, StepError> {
+        let creds = self.credentials(p).await?;
+        let (cache, identity, retry, p) = (
+            self.cache.clone(),
+            self.identity.clone(),
+            self.retry.clone(),
+            p.clone(),
+        );
+        let pinned: Vec<PinnedImage> = images
+            .iter()
+            .map(|i| PinnedImage {
+                name: i.name.clone(),
+                reference: i.reference.clone(),
+                digest: i.digest.clone(),
+            })
+            .collect();
+        tokio::task::spawn_blocking(move || -> Result<CommitResult, StepError> {
+            let policy = match p.spec.policy_ref.kind {
+                sealift_api::PolicyKind::TrustPolicy => {
+                    format!("TrustPolicy/{}/{}", p.namespace, p.spec.policy_ref.name)
+                }
+                sealift_api::PolicyKind::ClusterTrustPolicy => {
+                    format!("ClusterTrustPolicy/{}", p.spec.policy_ref.name)
+                }
+            };
+            let digests: Vec<PromotedDigest> = pinned
+                .iter()
+                .map(|i| PromotedDigest {
+                    name: i.name.clone(),
+                    digest: i.digest.clone(),
+                })
+                .collect();
+            let time = started_at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
+                .unwrap_or(0);
+            let target = if p.spec.push.is_some() {
+                PushTarget::Base
+            } else {
+                PushTarget::PromotionBranch(promotion_branch(&p.namespace, &p.name))
+            };
+            let req = PushRequest {
+                base_branch: &p.spec.repository.branch,
+                target,
+                credentials: &creds,
+                meta: CommitMeta {
+                    identity,
+                    time,
+                    message: commit_message(&p.key(), &p.spec.from, &p.spec.to, &digests, &policy),
+                },
+                retry,
+            };
+            let mut cached = cache
+                .open(&p.spec.repository.url)
+                .map_err(|e| to_step(&e))?;
+            let to = p.spec.to.clone();
+            let out = commit_and_push(&mut cached, &req, &mut |snap| {
+                plan_target(snap, &to, &pinned)
+            })
+            .map_err(|e| to_step(&e))?;
+            Ok(match out {
+                PushOutcome::UpToDate { .. } => CommitResult::UpToDate,
+                PushOutcome::Pushed { commit, branch, .. } => CommitResult::Pushed {
+                    sha: commit.to_string(),
+                    branch,
+                },
+            })
+        })
+        .await
+        .map_err(blocking_failure)?
+    }
+}
