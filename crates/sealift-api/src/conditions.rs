@@ -75,6 +75,34 @@ pub mod reasons {
     /// An attestation's policy expression evaluated to false or failed.
     pub const ATTESTATION_POLICY_FAILED: &str = "AttestationPolicyFailed";
 
+    // Verification details and registry failures (sealift-verify categories).
+    /// The signing certificate does not chain to the trust root at signing time.
+    pub const CERTIFICATE_UNTRUSTED: &str = "CertificateUntrusted";
+    /// Fewer distinct authorities signed than the policy's threshold.
+    pub const THRESHOLD_NOT_MET: &str = "ThresholdNotMet";
+    /// An attestation's predicate type is not the one required.
+    pub const PREDICATE_TYPE_MISMATCH: &str = "PredicateTypeMismatch";
+    /// An attestation is about another digest.
+    pub const ATTESTATION_SUBJECT_MISMATCH: &str = "AttestationSubjectMismatch";
+    /// An attestation's envelope or statement does not verify.
+    pub const ATTESTATION_INVALID: &str = "AttestationInvalid";
+    /// A signature or attestation artifact cannot be parsed.
+    pub const MALFORMED_ARTIFACT: &str = "MalformedArtifact";
+    /// A manifest or layer exceeds the size cap.
+    pub const ARTIFACT_TOO_LARGE: &str = "ArtifactTooLarge";
+    /// The trust policy cannot be used (bad key, trust root or expression).
+    pub const INVALID_POLICY: &str = "InvalidPolicy";
+    /// The image reference is not valid.
+    pub const INVALID_REFERENCE: &str = "InvalidReference";
+    /// The registry did not answer.
+    pub const REGISTRY_UNREACHABLE: &str = "RegistryUnreachable";
+    /// The registry answered too slowly.
+    pub const REGISTRY_TIMEOUT: &str = "RegistryTimeout";
+    /// The registry refused the credentials.
+    pub const REGISTRY_AUTH_FAILED: &str = "RegistryAuthFailed";
+    /// The registry answered with an error.
+    pub const REGISTRY_ERROR: &str = "RegistryError";
+
     // Commit, pull request, track.
     /// The target overlay already pins every digest: nothing to commit.
     pub const ALREADY_UP_TO_DATE: &str = "AlreadyUpToDate";
@@ -113,6 +141,19 @@ pub mod reasons {
         TRANSPARENCY_LOG_INVALID,
         ATTESTATION_MISSING,
         ATTESTATION_POLICY_FAILED,
+        CERTIFICATE_UNTRUSTED,
+        THRESHOLD_NOT_MET,
+        PREDICATE_TYPE_MISMATCH,
+        ATTESTATION_SUBJECT_MISMATCH,
+        ATTESTATION_INVALID,
+        MALFORMED_ARTIFACT,
+        ARTIFACT_TOO_LARGE,
+        INVALID_POLICY,
+        INVALID_REFERENCE,
+        REGISTRY_UNREACHABLE,
+        REGISTRY_TIMEOUT,
+        REGISTRY_AUTH_FAILED,
+        REGISTRY_ERROR,
         ALREADY_UP_TO_DATE,
         PUSH_FAILED,
         FORGE_ERROR,

@@ -31,6 +31,47 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         check: Option<PathBuf>,
     },
+    /// Verify an image digest's cosign signatures and attestations against trust policies.
+    ///
+    /// Prints the evidence (YAML, or JSON with `-o json`). Exit code: 0 verified, 1 rejected
+    /// (the artifact failed the policy, or no policy matches it), 2 error.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct VerifyArgs {
+    /// `registry/repository@sha256:<hex>` (a tag alone is refused: only digests are verified).
+    image: String,
+    /// A file of TrustPolicy / ClusterTrustPolicy documents; every one whose globs match applies.
+    #[arg(long, value_name = "FILE")]
+    policy: PathBuf,
+    /// Secrets for `secretRef`s, one folder per Secret: `DIR/<name>/<key>`.
+    #[arg(long, value_name = "DIR")]
+    secrets_dir: Option<PathBuf>,
+    /// Default Sigstore `trusted_root.json` (keyless without `trustRoot`, Rekor keys for keys).
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
+    /// Talk plain HTTP to these registries (`host:port`, repeatable), e.g. a local test registry.
+    #[arg(long = "plain-http", value_name = "HOST")]
+    plain_http: Vec<String>,
+    /// Registry user; the password is read from `SEALIFT_REGISTRY_PASSWORD`.
+    #[arg(long, requires = "registry")]
+    username: Option<String>,
+    /// The registry `host[:port]` the credentials are for.
+    #[arg(long)]
+    registry: Option<String>,
+    /// Also look for Sigstore bundles through the OCI referrers API.
+    #[arg(long)]
+    referrers: bool,
+    /// Output format of the evidence.
+    #[arg(short, long, value_enum, default_value = "yaml")]
+    output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum OutputFormat {
+    Yaml,
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -84,5 +125,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             bail!("CRDs in {} are stale: run `make crds`", dir.display())
         }
+        Command::Verify(args) => verify(args),
+    }
+}
+
+fn verify(args: VerifyArgs) -> Result<ExitCode> {
+    use sealift_verify::{OneShot, PlainHttp, RegistryCredentials};
+    let mut options = OneShot {
+        policy_text: std::fs::read_to_string(&args.policy)
+            .with_context(|| format!("reading {}", args.policy.display()))?,
+        secrets_dir: args.secrets_dir,
+        trusted_root: match &args.trusted_root {
+            Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+            None => None,
+        },
+        ..OneShot::default()
+    };
+    options.config.referrers = args.referrers;
+    if !args.plain_http.is_empty() {
+        options.config.registry.plain_http = PlainHttp::Hosts(args.plain_http);
+    }
+    if let (Some(username), Some(registry)) = (args.username, args.registry) {
+        let password = std::env::var("SEALIFT_REGISTRY_PASSWORD")
+            .context("--username needs the password in SEALIFT_REGISTRY_PASSWORD")?;
+        let credentials = RegistryCredentials { username, password };
+        options
+            .config
+            .registry
+            .credentials
+            .insert(registry, credentials);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match runtime.block_on(sealift_verify::verify_once(&args.image, options)) {
+        Ok(evidence) => {
+            match args.output {
+                OutputFormat::Yaml => print!("{}", serde_saphyr::to_string(&evidence)?),
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&evidence)?),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if e.is_rejection() => {
+            eprintln!("sealift: rejected ({}): {e}", e.category());
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => bail!("{} ({})", e, e.category()),
     }
 }
