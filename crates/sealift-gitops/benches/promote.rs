@@ -84,6 +84,16 @@ fn generate(repo: &ServedRepo, files: usize, commits: usize) -> Oid {
     let head = parent.unwrap();
     r.reference("refs/heads/main", head, true, "generated")
         .unwrap();
+    // Pack what libgit2 wrote loose, as a real server's repository is, and keep the server from
+    // repacking during the measurements (receive-pack would start `git gc --auto`).
+    let mut cfg = r.config().unwrap();
+    cfg.set_bool("receive.autogc", false).unwrap();
+    cfg.set_i32("gc.auto", 0).unwrap();
+    let status = Command::new("git")
+        .args(["-C", repo.path.to_str().unwrap(), "repack", "-adq"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "git repack failed");
     head
 }
 
@@ -145,6 +155,7 @@ fn run_case(server: &GitServer, name: &str, files: usize, commits: usize, runs: 
                 },
                 time: 1_790_000_000 + i as i64,
                 message: format!("Promote bookstore/catalog to overlays/prod ({i})\n"),
+                signing_key: None,
             },
             retry: RetryPolicy::default(),
         };

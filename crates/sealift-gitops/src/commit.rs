@@ -37,6 +37,44 @@ pub struct CommitMeta {
     pub time: i64,
     /// The full commit message.
     pub message: String,
+    /// Sign the commit with this SSH key (`gpg.format=ssh`), or leave it unsigned.
+    pub signing_key: Option<SshSigningKey>,
+}
+
+/// An OpenSSH private key that signs commits the way `git commit -S` with `gpg.format=ssh` does
+/// (an SSHSIG over the commit in namespace `git`, in the `gpgsig` header). Ed25519 and ECDSA
+/// signatures are deterministic, so a re-run still yields the same commit id.
+#[derive(Clone)]
+pub struct SshSigningKey(ssh_key::PrivateKey);
+
+impl std::fmt::Debug for SshSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SshSigningKey(<redacted>)")
+    }
+}
+
+impl SshSigningKey {
+    /// Parses an unencrypted OpenSSH private key (`-----BEGIN OPENSSH PRIVATE KEY-----`).
+    pub fn from_openssh(pem: &str) -> Result<SshSigningKey, GitError> {
+        let key = ssh_key::PrivateKey::from_openssh(pem)
+            .map_err(|e| GitError::InvalidCredentials(format!("commit signing key: {e}")))?;
+        if key.is_encrypted() {
+            return Err(GitError::InvalidCredentials(
+                "commit signing key: encrypted keys are not supported".into(),
+            ));
+        }
+        Ok(SshSigningKey(key))
+    }
+
+    /// The armored SSHSIG of `data`.
+    fn sign(&self, data: &[u8]) -> Result<String, GitError> {
+        let sig = self
+            .0
+            .sign("git", ssh_key::HashAlg::Sha512, data)
+            .map_err(|e| GitError::InvalidCredentials(format!("signing the commit: {e}")))?;
+        sig.to_pem(ssh_key::LineEnding::LF)
+            .map_err(|e| GitError::InvalidCredentials(format!("encoding the signature: {e}")))
+    }
 }
 
 /// Checks a repository path the way the CRD schema does, and names what is wrong.
@@ -133,7 +171,17 @@ pub fn commit_changes(
         &meta.identity.email,
         &Time::new(meta.time, 0),
     )?;
-    Ok(repo.commit(None, &sig, &sig, &meta.message, &tree, &[&base_commit])?)
+    match &meta.signing_key {
+        None => Ok(repo.commit(None, &sig, &sig, &meta.message, &tree, &[&base_commit])?),
+        Some(key) => {
+            let buffer =
+                repo.commit_create_buffer(&sig, &sig, &meta.message, &tree, &[&base_commit])?;
+            let content = std::str::from_utf8(&buffer)
+                .map_err(|_| GitError::Git(git2::Error::from_str("commit buffer is not UTF-8")))?;
+            let signature = key.sign(content.as_bytes())?;
+            Ok(repo.commit_signed(content, &signature, None)?)
+        }
+    }
 }
 
 /// Rewrites the trees along `parts` so that the last part is `blob`; returns the new root tree.

@@ -22,7 +22,7 @@ mod remote;
 
 pub use cache::{CachedRepo, RepoCache};
 pub use commit::{
-    CommitMeta, FileChange, Identity, PromotedDigest, commit_changes, commit_message,
+    CommitMeta, FileChange, Identity, PromotedDigest, SshSigningKey, commit_changes, commit_message,
 };
 pub use credentials::{GitCredentials, SecretString};
 pub use error::GitError;

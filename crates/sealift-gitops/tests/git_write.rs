@@ -77,6 +77,7 @@ fn meta() -> CommitMeta {
             }],
             "TrustPolicy/bookstore/bookstore",
         ),
+        signing_key: None,
     }
 }
 
@@ -535,4 +536,73 @@ fn an_ssh_host_key_that_is_not_pinned_is_refused() {
         .fetch_branch("main", &ssh_creds(&ssh, String::new()))
         .unwrap_err();
     assert!(err.to_string().contains("not in knownHosts"), "{err}");
+}
+
+fn git_verify_commit(
+    repo: &std::path::Path,
+    allowed: &std::path::Path,
+    commit: Oid,
+) -> std::process::Output {
+    std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(repo)
+        .args(["-c", "gpg.format=ssh", "-c"])
+        .arg(format!("gpg.ssh.allowedSignersFile={}", allowed.display()))
+        .args(["verify-commit", &commit.to_string()])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_signed_promotion_commit_verifies_with_git_for_the_allowed_signer_only() {
+    let f = fixture();
+    let c = creds(&f.server);
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["signing", "other"] {
+        let status = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(dir.path().join(name))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let pem = std::fs::read_to_string(dir.path().join("signing")).unwrap();
+    let key = sealift_gitops::SshSigningKey::from_openssh(&pem).unwrap();
+    assert!(
+        !format!("{key:?}").contains("PRIVATE"),
+        "the key never prints"
+    );
+    let mut req = request(PushTarget::PromotionBranch("sealift/ns/signed".into()), &c);
+    req.meta.signing_key = Some(key);
+    let first = commit_and_push(&mut f.cache.open(&f.repo.url).unwrap(), &req, &mut bump).unwrap();
+    let PushOutcome::Pushed { commit, .. } = first.clone() else {
+        panic!("{first:?}")
+    };
+
+    // git itself checks the signature against the committer's e-mail in allowed_signers.
+    let allowed = dir.path().join("allowed_signers");
+    let public =
+        |name: &str| std::fs::read_to_string(dir.path().join(format!("{name}.pub"))).unwrap();
+    std::fs::write(
+        &allowed,
+        format!("sealift@example.com {}", public("signing")),
+    )
+    .unwrap();
+    let out = git_verify_commit(&f.repo.path, &allowed, commit);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("Good \"git\" signature for sealift@example.com"),
+        "{said}"
+    );
+    std::fs::write(&allowed, format!("sealift@example.com {}", public("other"))).unwrap();
+    assert!(
+        !git_verify_commit(&f.repo.path, &allowed, commit)
+            .status
+            .success()
+    );
+
+    // Ed25519 signatures are deterministic: a resumed promotion still pushes the same commit.
+    let again = commit_and_push(&mut f.cache.open(&f.repo.url).unwrap(), &req, &mut bump).unwrap();
+    assert_eq!(again, first);
 }

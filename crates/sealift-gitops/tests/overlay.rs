@@ -75,6 +75,7 @@ fn the_verified_staging_digest_lands_in_prod_and_nothing_else_changes() {
             },
             time: 1_790_000_000,
             message: "Promote bookstore/catalog to overlays/prod\n".into(),
+            signing_key: None,
         },
         retry: RetryPolicy::default(),
     };

@@ -230,6 +230,7 @@ impl Repo for GitRepo {
                     identity,
                     time,
                     message: commit_message(&p.key(), &p.spec.from, &p.spec.to, &digests, &policy),
+                    signing_key: None,
                 },
                 retry,
             };
