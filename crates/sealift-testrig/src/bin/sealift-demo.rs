@@ -205,10 +205,11 @@ async fn main() -> Result<()> {
 
     step(5, "What happens next");
     println!(
-        "   The promotion engine (resolve → verify → commit → pull request) is not built yet, so\n   \
-         catalog-to-prod stays without a phase and nothing is written to Git. The next issues add\n   \
-         sealift-verify, sealift-gitops, sealift-forge and the controller; this demo then runs the\n   \
-         promotion end to end."
+        "   The libraries behind each step exist and are tested against these same servers:\n   \
+         sealift-verify (signatures, attestations), sealift-gitops (lossless overlay edit,\n   \
+         in-memory commit, push), sealift-forge (pull requests) and the engine's resumable\n   \
+         steps. The controller and `sealift promote` that drive a Promotion through them are\n   \
+         not built yet, so catalog-to-prod stays without a phase and nothing is written to Git."
     );
     println!("\nDone in {:.1} s.", t0.elapsed().as_secs_f64());
     if keep {
