@@ -50,6 +50,8 @@ if [ "${1:-}" = "--check" ]; then
   [ -z "$m" ] || { echo "missing Debian packages: $m"; rc=1; }
   k8s_ok || { echo "missing kube-apiserver v$K8S_VERSION in $K8S_DIR"; rc=1; }
   kustomize_ok || { echo "missing kustomize v$KUSTOMIZE_VERSION in $KUSTOMIZE_DIR"; rc=1; }
+  # Version-pinned in the sealift-forge block below.
+  compgen -G "$CACHE/octokit-openapi-*/generated" >/dev/null || { echo "missing @octokit/openapi in $CACHE"; rc=1; }
   exit $rc
 fi
 
