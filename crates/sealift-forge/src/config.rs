@@ -77,6 +77,23 @@ impl RepoPath {
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.owner, self.name)
     }
+
+    /// `repos/<owner>/<name>/<tail…>`: the path prefix GitHub, Gitea and Forgejo share.
+    pub(crate) fn repos_path(&self, tail: &[&str]) -> Vec<String> {
+        let mut path = vec!["repos".to_owned(), self.owner.clone(), self.name.clone()];
+        path.extend(tail.iter().map(|s| (*s).to_owned()));
+        path
+    }
+
+    /// `repository owner/name`, for error messages.
+    pub(crate) fn describe(&self) -> String {
+        format!("repository {}", self.full_name())
+    }
+
+    /// `pull request #N in owner/name`, for error messages.
+    pub(crate) fn describe_pull(&self, number: i64) -> String {
+        format!("pull request #{number} in {}", self.full_name())
+    }
 }
 
 /// Forge credentials, from the Secret named by `spec.pullRequest.secretRef`.

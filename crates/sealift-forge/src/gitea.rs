@@ -218,24 +218,6 @@ impl Gitea {
         Self { http, repo }
     }
 
-    fn path(&self, tail: &[&str]) -> Vec<String> {
-        let mut path = vec![
-            "repos".to_owned(),
-            self.repo.owner.clone(),
-            self.repo.name.clone(),
-        ];
-        path.extend(tail.iter().map(|s| (*s).to_owned()));
-        path
-    }
-
-    fn what(&self) -> String {
-        format!("repository {}", self.repo.full_name())
-    }
-
-    fn pull_what(&self, number: i64) -> String {
-        format!("pull request #{number} in {}", self.repo.full_name())
-    }
-
     async fn send(&self, req: ApiRequest) -> Result<ApiResponse, ForgeError> {
         self.http.send(&req).await
     }
@@ -258,14 +240,14 @@ impl Gitea {
         let req = ApiRequest::new(
             Method::PATCH,
             "repoEditPullRequest",
-            &self.path(&["pulls", &n]),
+            &self.repo.repos_path(&["pulls", &n]),
         )
         .body(body)?;
         // Gitea and Forgejo answer an edit with 201 Created.
         let pull: wire::Pull = self
             .send(req)
             .await?
-            .expect(&[200, 201], &self.pull_what(number))?;
+            .expect(&[200, 201], &self.repo.describe_pull(number))?;
         Ok(into_model(pull))
     }
 }
@@ -290,7 +272,7 @@ impl Forge for Gitea {
         // Fast path: one request. The head keeps its slashes (the route is `{base}/*`); a base
         // with a slash cannot be expressed in that route, so it goes straight to the list.
         if !base.contains('/') {
-            let mut path = self.path(&["pulls", base]);
+            let mut path = self.repo.repos_path(&["pulls", base]);
             path.extend(head.split('/').map(str::to_owned));
             let resp = self
                 .send(ApiRequest::get("repoGetPullRequestByBaseHead", &path))
@@ -304,7 +286,7 @@ impl Forge for Gitea {
                     }
                     // The pair has history; the first pull request is closed. List open ones.
                 }
-                _ => return Err(resp.error(&self.what())),
+                _ => return Err(resp.error(&self.repo.describe())),
             }
         }
         let base_filter = match self.http.forge {
@@ -312,13 +294,13 @@ impl Forge for Gitea {
             _ => "base_branch",
         };
         for page in 1..=MAX_PAGES {
-            let req = ApiRequest::get("repoListPullRequests", &self.path(&["pulls"]))
+            let req = ApiRequest::get("repoListPullRequests", &self.repo.repos_path(&["pulls"]))
                 .query("state", "open")
                 .query(base_filter, base)
                 .query("limit", PAGE_SIZE)
                 .query("page", page.to_string());
             let resp = self.send(req).await?;
-            let pulls: Vec<wire::Pull> = resp.expect(&[200], &self.what())?;
+            let pulls: Vec<wire::Pull> = resp.expect(&[200], &self.repo.describe())?;
             if let Some(pull) = pulls
                 .into_iter()
                 .find(|p| Self::is_open_and_ours(p, head, base))
@@ -333,11 +315,7 @@ impl Forge for Gitea {
     }
 
     async fn create(&self, new: &NewPullRequest) -> Result<CreateOutcome, ForgeError> {
-        let title = if new.draft {
-            format!("{DRAFT_PREFIX}{}", new.title)
-        } else {
-            new.title.clone()
-        };
+        let title = new.title_with_draft_prefix(DRAFT_PREFIX);
         let body = wire::CreatePull {
             head: &new.head,
             base: &new.base,
@@ -347,7 +325,7 @@ impl Forge for Gitea {
         let req = ApiRequest::new(
             Method::POST,
             "repoCreatePullRequest",
-            &self.path(&["pulls"]),
+            &self.repo.repos_path(&["pulls"]),
         )
         .body(&body)?;
         let resp = self.send(req).await?;
@@ -355,7 +333,7 @@ impl Forge for Gitea {
             201 => Ok(CreateOutcome::Created(Box::new(into_model(resp.json()?)))),
             // "pull request already exists for these targets [id: …]"
             409 => Ok(CreateOutcome::AlreadyExists),
-            _ => Err(resp.error(&self.what())),
+            _ => Err(resp.error(&self.repo.describe())),
         }
     }
 
@@ -369,7 +347,7 @@ impl Forge for Gitea {
             let req = ApiRequest::new(
                 Method::POST,
                 "issueAddLabel",
-                &self.path(&["issues", &n, "labels"]),
+                &self.repo.repos_path(&["issues", &n, "labels"]),
             )
             .body(&wire::AddLabels {
                 labels: &patch.add_labels,
@@ -377,7 +355,7 @@ impl Forge for Gitea {
             let _: Vec<wire::Label> = self
                 .send(req)
                 .await?
-                .expect(&[200], &self.pull_what(number))?;
+                .expect(&[200], &self.repo.describe_pull(number))?;
         }
         if patch.title.is_none() && patch.body.is_none() {
             return self.get(number).await;
@@ -409,7 +387,7 @@ impl Forge for Gitea {
         let req = ApiRequest::new(
             Method::POST,
             "repoCreatePullReviewRequests",
-            &self.path(&["pulls", &n, "requested_reviewers"]),
+            &self.repo.repos_path(&["pulls", &n, "requested_reviewers"]),
         )
         .body(&wire::ReviewRequest {
             reviewers: &reviewers.users,
@@ -419,7 +397,7 @@ impl Forge for Gitea {
         if resp.status == 201 {
             Ok(())
         } else {
-            Err(resp.error(&self.pull_what(number)))
+            Err(resp.error(&self.repo.describe_pull(number)))
         }
     }
 
@@ -429,7 +407,7 @@ impl Forge for Gitea {
         let req = ApiRequest::new(
             Method::POST,
             "repoCreateStatus",
-            &self.path(&["statuses", sha]),
+            &self.repo.repos_path(&["statuses", sha]),
         )
         .body(&wire::CreateStatus {
             state,
@@ -450,10 +428,12 @@ impl Forge for Gitea {
         let resp = self
             .send(ApiRequest::get(
                 "repoGetPullRequest",
-                &self.path(&["pulls", &n]),
+                &self.repo.repos_path(&["pulls", &n]),
             ))
             .await?;
-        Ok(into_model(resp.expect(&[200], &self.pull_what(number))?))
+        Ok(into_model(
+            resp.expect(&[200], &self.repo.describe_pull(number))?,
+        ))
     }
 
     async fn close(&self, number: i64) -> Result<PullRequest, ForgeError> {

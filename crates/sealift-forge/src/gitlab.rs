@@ -295,11 +295,7 @@ impl Forge for GitLab {
     }
 
     async fn create(&self, new: &NewPullRequest) -> Result<CreateOutcome, ForgeError> {
-        let title = if new.draft {
-            format!("{DRAFT_PREFIX}{}", new.title)
-        } else {
-            new.title.clone()
-        };
+        let title = new.title_with_draft_prefix(DRAFT_PREFIX);
         let body = wire::CreateMergeRequest {
             source_branch: &new.head,
             target_branch: &new.base,

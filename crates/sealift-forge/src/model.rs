@@ -137,6 +137,18 @@ pub struct NewPullRequest {
     pub draft: bool,
 }
 
+impl NewPullRequest {
+    /// The title, with `prefix` in front when the pull request is a draft (for forges that mark
+    /// drafts by title, like GitLab's `Draft: ` and Gitea's `WIP: `).
+    pub(crate) fn title_with_draft_prefix(&self, prefix: &str) -> String {
+        if self.draft {
+            format!("{prefix}{}", self.title)
+        } else {
+            self.title.clone()
+        }
+    }
+}
+
 /// Changes to an existing pull request. `None` / empty leaves a field alone.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PullRequestPatch {

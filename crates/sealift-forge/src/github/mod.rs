@@ -54,24 +54,6 @@ impl GitHub {
         Self { http, repo }
     }
 
-    fn path(&self, tail: &[&str]) -> Vec<String> {
-        let mut path = vec![
-            "repos".to_owned(),
-            self.repo.owner.clone(),
-            self.repo.name.clone(),
-        ];
-        path.extend(tail.iter().map(|s| (*s).to_owned()));
-        path
-    }
-
-    fn what(&self) -> String {
-        format!("repository {}", self.repo.full_name())
-    }
-
-    fn pull_what(&self, number: i64) -> String {
-        format!("pull request #{number} in {}", self.repo.full_name())
-    }
-
     async fn send(&self, req: ApiRequest) -> Result<ApiResponse, ForgeError> {
         self.http.send(&req).await
     }
@@ -126,14 +108,14 @@ impl Forge for GitHub {
         // returns every open pull request (pinned by a test).
         let head_filter = format!("{}:{head}", self.repo.owner);
         for page in 1..=MAX_PAGES {
-            let req = ApiRequest::get("pulls/list", &self.path(&["pulls"]))
+            let req = ApiRequest::get("pulls/list", &self.repo.repos_path(&["pulls"]))
                 .query("state", "open")
                 .query("head", head_filter.as_str())
                 .query("base", base)
                 .query("per_page", "100")
                 .query("page", page.to_string());
             let resp = self.send(req).await?;
-            let pulls: Vec<wire::PullSimple> = resp.expect(&[200], &self.what())?;
+            let pulls: Vec<wire::PullSimple> = resp.expect(&[200], &self.repo.describe())?;
             if let Some(pull) = pulls.into_iter().find(|p| self.is_ours(p, head, base)) {
                 return Ok(Some(pull.into_model()));
             }
@@ -152,8 +134,12 @@ impl Forge for GitHub {
             body: &new.body,
             draft: new.draft,
         };
-        let req =
-            ApiRequest::new(Method::POST, "pulls/create", &self.path(&["pulls"])).body(&body)?;
+        let req = ApiRequest::new(
+            Method::POST,
+            "pulls/create",
+            &self.repo.repos_path(&["pulls"]),
+        )
+        .body(&body)?;
         let resp = self.send(req).await?;
         match resp.status {
             201 => Ok(CreateOutcome::Created(Box::new(
@@ -162,7 +148,7 @@ impl Forge for GitHub {
             422 if resp.message.to_ascii_lowercase().contains("already exists") => {
                 Ok(CreateOutcome::AlreadyExists)
             }
-            _ => Err(resp.error(&self.what())),
+            _ => Err(resp.error(&self.repo.describe())),
         }
     }
 
@@ -176,13 +162,13 @@ impl Forge for GitHub {
             let req = ApiRequest::new(
                 Method::POST,
                 "issues/add-labels",
-                &self.path(&["issues", &n, "labels"]),
+                &self.repo.repos_path(&["issues", &n, "labels"]),
             )
             .body(&wire::AddLabels {
                 labels: &patch.add_labels,
             })?;
             let resp = self.send(req).await?;
-            let _: Vec<wire::Label> = resp.expect(&[200], &self.pull_what(number))?;
+            let _: Vec<wire::Label> = resp.expect(&[200], &self.repo.describe_pull(number))?;
         }
         if patch.title.is_none() && patch.body.is_none() {
             return self.get(number).await;
@@ -192,11 +178,15 @@ impl Forge for GitHub {
             body: patch.body.as_deref(),
             state: None,
         };
-        let req = ApiRequest::new(Method::PATCH, "pulls/update", &self.path(&["pulls", &n]))
-            .body(&body)?;
+        let req = ApiRequest::new(
+            Method::PATCH,
+            "pulls/update",
+            &self.repo.repos_path(&["pulls", &n]),
+        )
+        .body(&body)?;
         let resp = self.send(req).await?;
         Ok(resp
-            .expect::<wire::Pull>(&[200], &self.pull_what(number))?
+            .expect::<wire::Pull>(&[200], &self.repo.describe_pull(number))?
             .into_model())
     }
 
@@ -217,11 +207,11 @@ impl Forge for GitHub {
         let req = ApiRequest::new(
             Method::POST,
             "pulls/request-reviewers",
-            &self.path(&["pulls", &n, "requested_reviewers"]),
+            &self.repo.repos_path(&["pulls", &n, "requested_reviewers"]),
         )
         .body(&body)?;
         let resp = self.send(req).await?;
-        let _: wire::PullSimple = resp.expect(&[201], &self.pull_what(number))?;
+        let _: wire::PullSimple = resp.expect(&[201], &self.repo.describe_pull(number))?;
         Ok(())
     }
 
@@ -236,7 +226,7 @@ impl Forge for GitHub {
         let req = ApiRequest::new(
             Method::POST,
             "repos/create-commit-status",
-            &self.path(&["statuses", sha]),
+            &self.repo.repos_path(&["statuses", sha]),
         )
         .body(&body)?;
         let resp = self.send(req).await?;
@@ -251,10 +241,13 @@ impl Forge for GitHub {
     async fn get(&self, number: i64) -> Result<PullRequest, ForgeError> {
         let n = number.to_string();
         let resp = self
-            .send(ApiRequest::get("pulls/get", &self.path(&["pulls", &n])))
+            .send(ApiRequest::get(
+                "pulls/get",
+                &self.repo.repos_path(&["pulls", &n]),
+            ))
             .await?;
         Ok(resp
-            .expect::<wire::Pull>(&[200], &self.pull_what(number))?
+            .expect::<wire::Pull>(&[200], &self.repo.describe_pull(number))?
             .into_model())
     }
 
@@ -264,11 +257,15 @@ impl Forge for GitHub {
             state: Some("closed"),
             ..wire::UpdatePull::default()
         };
-        let req = ApiRequest::new(Method::PATCH, "pulls/update", &self.path(&["pulls", &n]))
-            .body(&body)?;
+        let req = ApiRequest::new(
+            Method::PATCH,
+            "pulls/update",
+            &self.repo.repos_path(&["pulls", &n]),
+        )
+        .body(&body)?;
         let resp = self.send(req).await?;
         Ok(resp
-            .expect::<wire::Pull>(&[200], &self.pull_what(number))?
+            .expect::<wire::Pull>(&[200], &self.repo.describe_pull(number))?
             .into_model())
     }
 }
