@@ -1,4 +1,243 @@
 //! The Kubernetes front end of Sealift: a kube-runtime controller over `Promotion` resources that
-//! drives the engine and records its results in status, Events and metrics.
+//! drives [`sealift_engine`] and records its results in status (server-side apply), Events and
+//! Prometheus metrics. Thin by design: every promotion decision is the engine's.
 //!
-//! Not implemented yet.
+//! ```text
+//! wait for the CRDs ─► /readyz ok ─► Lease (one replica acts) ─► Controller<Promotion>
+//!                                                                 └─ reconcile: fresh GET,
+//!                                                                    refuse spec changes,
+//!                                                                    engine.step ─► SSA status ─► Event
+//! ```
+
+pub mod http;
+pub mod metrics;
+pub mod reconcile;
+pub mod sources;
+
+use anyhow::Context as _;
+use futures::StreamExt;
+use kube::core::DeserializeGuard;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client};
+use sealift_api::Promotion;
+use sealift_engine::adapters::{Wiring, wire};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How the controller runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where `/metrics`, `/livez` and `/readyz` listen.
+    pub listen: SocketAddr,
+    /// Sealift's own namespace: the Lease, and the Secrets of ClusterTrustPolicies.
+    pub namespace: String,
+    /// This replica's name (the Lease holder identity, Event reporter instance).
+    pub identity: String,
+    /// Elect a leader with a Lease (off only for a single replica or a test).
+    pub leader_election: bool,
+    /// The Lease's name.
+    pub lease_name: String,
+    /// How long a Lease is held without renewal, in seconds.
+    pub lease_duration_secs: u64,
+    /// Promotions reconciled at once.
+    pub concurrency: u16,
+    /// Engine wiring: repository cache, commit identity, registries, trust root, timing.
+    pub wiring: Wiring,
+    /// Test-only fault injection (see [`reconcile::Context::abort_before_persist`]).
+    pub abort_before_persist: u64,
+}
+
+/// Why [`run`] returned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// The shutdown signal arrived.
+    Shutdown,
+}
+
+/// Runs until `shutdown` resolves (then stops taking work, lets running reconciliations finish
+/// and releases the Lease) or leadership is lost (an error: the process should exit and restart,
+/// so it never acts without the Lease).
+pub async fn run(
+    client: Client,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Stopped> {
+    let metrics = Arc::new(metrics::Metrics::new());
+    let health = Arc::new(http::Health::default());
+    let store: Arc<Mutex<Option<Store<DeserializeGuard<Promotion>>>>> = Arc::default();
+    let on_scrape = {
+        let store = store.clone();
+        let metrics = metrics.clone();
+        Arc::new(move || {
+            let guard = store.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(store) = guard.as_ref() {
+                let mut counts: BTreeMap<&'static str, i64> = BTreeMap::new();
+                for p in store.state() {
+                    let phase = match &p.0 {
+                        Ok(p) => reconcile::phase_name(
+                            p.status.as_ref().and_then(|s| s.phase).unwrap_or_default(),
+                        ),
+                        Err(_) => "Invalid",
+                    };
+                    *counts.entry(phase).or_default() += 1;
+                }
+                metrics.set_phases(counts);
+            }
+        })
+    };
+    let (addr, server) = http::serve(config.listen, metrics.clone(), health.clone(), on_scrape)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    tracing::info!(%addr, "serving /metrics, /livez and /readyz");
+    let _server = AbortOnDrop(server);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = {
+        let rx = stop_rx.clone();
+        move || {
+            let mut rx = rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        }
+    };
+
+    // Wait for the CRDs: a controller started before `kubectl apply -k` finished must not crash.
+    let promotions: Api<Promotion> = Api::all(client.clone());
+    loop {
+        match promotions
+            .list(&kube::api::ListParams::default().limit(1))
+            .await
+        {
+            Ok(_) => break,
+            Err(e) => tracing::info!(error = %e, "waiting for the Promotion CRD"),
+        }
+        tokio::select! {
+            _ = stopped() => return Ok(Stopped::Shutdown),
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+    health.ready.store(true, Ordering::SeqCst);
+
+    let lease = if config.leader_election {
+        let manager =
+            kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &config.lease_name)
+                .with_namespace(&config.namespace)
+                .with_identity(&config.identity)
+                .with_field_manager("sealift-lease")
+                .with_duration(config.lease_duration_secs)
+                .with_grace(config.lease_duration_secs.div_ceil(3).max(1))
+                .build()
+                .await
+                .context("setting up leader election")?;
+        let (mut leading, task) = manager.watch().await;
+        tracing::info!(lease = %config.lease_name, identity = %config.identity, "waiting for the Lease");
+        let got = tokio::select! {
+            _ = stopped() => false,
+            r = leading.wait_for(|l| *l) => { r.context("leader election stopped")?; true }
+        };
+        if !got {
+            drop(leading);
+            if let Ok(Ok(m)) = task.await {
+                let _ = m.release().await;
+            }
+            return Ok(Stopped::Shutdown);
+        }
+        tracing::info!(identity = %config.identity, "leading");
+        metrics.set_leader(true);
+        Some((leading, task))
+    } else {
+        metrics.set_leader(true);
+        None
+    };
+
+    let wired = wire(
+        config.wiring.clone(),
+        Arc::new(sources::KubeSecrets(client.clone())),
+        Arc::new(sources::KubePolicies(client.clone())),
+        Some(metrics.clone()),
+        Some(metrics.clone()),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let reporter = Reporter {
+        controller: "sealift".into(),
+        instance: Some(config.identity.clone()),
+    };
+    let ctx = Arc::new(reconcile::Context {
+        client: client.clone(),
+        engine: wired.engine,
+        recorder: Recorder::new(client.clone(), reporter),
+        metrics: metrics.clone(),
+        failures: Mutex::default(),
+        abort_before_persist: config.abort_before_persist,
+        steps: AtomicU64::new(0),
+    });
+
+    let api: Api<DeserializeGuard<Promotion>> = Api::all(client.clone());
+    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+        .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
+    *store.lock().unwrap_or_else(|e| e.into_inner()) = Some(controller.store());
+
+    // Stop on the shutdown signal, or at once when the Lease is lost.
+    let (lost_tx, mut lost_rx) = tokio::sync::watch::channel(false);
+    let mut lease = lease;
+    if let Some((leading, _)) = lease.as_mut() {
+        let mut leading = leading.clone();
+        tokio::spawn(async move {
+            let _ = leading.wait_for(|l| !*l).await;
+            let _ = lost_tx.send(true);
+        });
+    }
+    let stop_signal = {
+        let stopped = stopped();
+        let mut lost = lost_rx.clone();
+        async move {
+            tokio::select! {
+                _ = stopped => {}
+                _ = lost.wait_for(|l| *l) => {}
+            }
+        }
+    };
+    controller
+        .graceful_shutdown_on(stop_signal)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|r| async move {
+            match r {
+                Ok((obj, _)) => tracing::debug!(promotion = %obj.name, "reconciled"),
+                Err(e) => tracing::debug!(error = %e, "reconcile error"),
+            }
+        })
+        .await;
+    metrics.set_leader(false);
+    if *lost_rx.borrow_and_update() {
+        anyhow::bail!("lost the Lease: stopping so that only the leader acts");
+    }
+    if let Some((leading, task)) = lease {
+        drop(leading);
+        if let Ok(Ok(m)) = task.await
+            && let Err(e) = m.release().await
+        {
+            tracing::warn!(error = %e, "could not release the Lease");
+        }
+    }
+    tracing::info!("stopped");
+    Ok(Stopped::Shutdown)
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -8,6 +8,7 @@
 
 use crate::ports::{
     Clock, CommitResult, PromotionRef, PullRequests, Repo, SourceImage, StepError, Verifier,
+    wall_clock,
 };
 use crate::status::{set_condition, system_time, time};
 use sealift_api::conditions::{reasons, types};
@@ -91,17 +92,69 @@ impl Engine {
     pub async fn step(&self, p: &PromotionRef, current: Option<&PromotionStatus>) -> Stepped {
         let mut s = current.cloned().unwrap_or_default();
         let phase = s.phase.unwrap_or_default();
+        let now = wall_clock(&*self.clock);
+        let g = p.generation;
+        // The spec is immutable, and old API servers ignore the CEL rule that says so: once a
+        // promotion has started, a new generation means someone changed the spec. Never act on a
+        // spec the promotion did not start with.
+        if let Some(observed) = s.observed_generation
+            && observed != g
+            && phase != Phase::Pending
+        {
+            let refused = s.conditions.iter().any(|c| {
+                c.type_ == types::READY
+                    && c.reason == reasons::SPEC_CHANGED
+                    && c.observed_generation == Some(g)
+            });
+            if refused {
+                return Stepped {
+                    status: s,
+                    next: Next::Done,
+                };
+            }
+            let message = format!(
+                "spec changed after the promotion started (generation {observed} → {g}); \
+                 Sealift keeps to the spec it started with: create a new Promotion instead"
+            );
+            set_condition(
+                &mut s,
+                types::READY,
+                false,
+                reasons::SPEC_CHANGED,
+                &message,
+                g,
+                now,
+            );
+            if !phase.is_final() {
+                s.phase = Some(Phase::Failed);
+                s.finished_at = Some(time(now));
+                s.attempts = None;
+            }
+            return Stepped {
+                status: s,
+                next: Next::Done,
+            };
+        }
         if phase.is_final() {
             return Stepped {
                 status: s,
                 next: Next::Done,
             };
         }
-        s.observed_generation = Some(p.generation);
-        let now = self.clock.now();
-        let g = p.generation;
+        s.observed_generation = Some(g);
         match phase {
             Phase::Pending => {
+                // Schema validation may be missing (old API servers, the CLI's file): check here.
+                if let Err(errors) = p.spec.validate() {
+                    return self.fail(
+                        s,
+                        types::READY,
+                        StepError::Rejected {
+                            reason: reasons::INVALID_SPEC,
+                            message: format!("invalid spec: {errors}"),
+                        },
+                    );
+                }
                 s.started_at.get_or_insert_with(|| time(now));
                 s.phase = Some(Phase::Resolving);
                 set_condition(
@@ -267,7 +320,7 @@ impl Engine {
     }
 
     async fn commit_or_open(&self, p: &PromotionRef, mut s: PromotionStatus) -> Stepped {
-        let now = self.clock.now();
+        let now = wall_clock(&*self.clock);
         let g = p.generation;
         let images: Vec<SourceImage> = s.images.iter().map(source).collect();
         let Some(commit) = s.commit.clone() else {
@@ -366,7 +419,7 @@ impl Engine {
         reason: &str,
         message: &str,
     ) -> Stepped {
-        let now = self.clock.now();
+        let now = wall_clock(&*self.clock);
         let g = s.observed_generation.unwrap_or_default();
         set_condition(&mut s, types::READY, ready, reason, message, g, now);
         s.phase = Some(phase);
@@ -379,7 +432,7 @@ impl Engine {
     }
 
     fn fail(&self, mut s: PromotionStatus, type_: &str, e: StepError) -> Stepped {
-        let now = self.clock.now();
+        let now = wall_clock(&*self.clock);
         let g = s.observed_generation.unwrap_or_default();
         match e {
             StepError::Rejected { reason, message } => {

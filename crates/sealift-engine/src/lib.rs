@@ -10,6 +10,6 @@ pub mod status;
 
 pub use engine::{Engine, Next, Stepped, Timing};
 pub use ports::{
-    Clock, CommitResult, PromotionRef, PullRequests, Repo, SourceImage, StepError, SystemClock,
-    Verifier,
+    Clock, CommitResult, ManualClock, PromotionRef, PullRequests, Repo, SourceImage, StepError,
+    SystemClock, Verifier, wall_clock,
 };

@@ -120,18 +120,12 @@ pub trait PullRequests: Send + Sync {
     ) -> Result<PullRequestRef, StepError>;
 }
 
-/// Time, injectable for tests.
-pub trait Clock: Send + Sync {
-    /// Now.
-    fn now(&self) -> SystemTime;
-}
+/// Time, injectable for tests: the same clock the forge clients use (one trait for the whole
+/// pipeline). The engine reads wall-clock time through [`wall_clock`].
+pub use sealift_forge::clock::{Clock, ManualClock, SystemClock};
 
-/// The system clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
+/// `clock`'s wall-clock time (whole seconds, as Kubernetes stores timestamps).
+pub fn wall_clock(clock: &dyn Clock) -> SystemTime {
+    SystemTime::UNIX_EPOCH
+        + std::time::Duration::from_secs(u64::try_from(clock.unix_now()).unwrap_or(0))
 }

@@ -9,8 +9,8 @@ use sealift_api::{
     Evidence, Phase, PolicyRef, PromotionSpec, PromotionStatus, PullRequestRef, PullRequestState,
 };
 use sealift_engine::{
-    Clock, CommitResult, Engine, Next, PromotionRef, PullRequests, Repo, SourceImage, StepError,
-    Timing, Verifier,
+    CommitResult, Engine, ManualClock, Next, PromotionRef, PullRequests, Repo, SourceImage,
+    StepError, Timing, Verifier,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,6 +45,7 @@ struct Fakes {
     verify: Mutex<Vec<Result<Evidence, StepError>>>,
     commit: Mutex<Vec<Result<CommitResult, StepError>>>,
     pr_state: Mutex<Vec<PullRequestState>>,
+    resolves: AtomicU32,
     commits: AtomicU32,
     opens: AtomicU32,
 }
@@ -61,6 +62,7 @@ fn pop<T: Clone>(v: &Mutex<Vec<T>>) -> T {
 #[async_trait]
 impl Repo for Fakes {
     async fn resolve(&self, _: &PromotionRef) -> Result<Vec<SourceImage>, StepError> {
+        self.resolves.fetch_add(1, Ordering::SeqCst);
         pop(&self.resolve)
     }
     async fn commit(
@@ -119,13 +121,6 @@ impl PullRequests for Fakes {
     }
 }
 
-struct FixedClock;
-impl Clock for FixedClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000)
-    }
-}
-
 fn image() -> SourceImage {
     SourceImage {
         name: "bookstore/catalog".into(),
@@ -164,7 +159,7 @@ fn engine(f: &Arc<Fakes>) -> Engine {
         f.clone(),
         f.clone(),
         f.clone(),
-        Arc::new(FixedClock),
+        Arc::new(ManualClock::starting_at(1_790_000_000)),
         timing,
     )
 }
@@ -428,4 +423,46 @@ async fn last_transition_time_moves_only_when_a_condition_flips() {
     let long = "x".repeat(5000);
     sealift_engine::status::set_condition(&mut s, "Ready", true, "Succeeded", &long, 1, t1);
     assert!(s.conditions[0].message.len() <= sealift_engine::status::MAX_MESSAGE);
+}
+
+#[tokio::test]
+async fn a_spec_changed_after_the_start_fails_the_promotion_and_writes_nothing() {
+    // Old API servers ignore the CEL immutability rule; the engine enforces it.
+    let f = happy();
+    let e = engine(&f);
+    let mut p = promotion(false);
+    let first = e.step(&p, None).await; // Pending → Resolving, generation 1
+    let second = e.step(&p, Some(&first.status)).await; // resolved
+    p.generation = 2;
+    p.spec.to = "overlays/elsewhere".into();
+    let out = e.step(&p, Some(&second.status)).await;
+    assert_eq!(out.status.phase, Some(Phase::Failed));
+    assert_eq!(out.next, Next::Done);
+    assert_eq!(
+        cond(&out.status, types::READY),
+        ("False", reasons::SPEC_CHANGED)
+    );
+    // Stepping again changes nothing, and nothing was ever committed.
+    let again = e.step(&p, Some(&out.status)).await;
+    assert_eq!(again.status, out.status);
+    assert_eq!(f.commits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn an_invalid_spec_is_rejected_before_anything_is_read() {
+    let f = happy();
+    let mut p = promotion(false);
+    p.spec.from = "../outside".into();
+    let (s, _) = run(&engine(&f), &p, None).await;
+    assert_eq!(s.phase, Some(Phase::Rejected));
+    let (status, reason) = cond(&s, types::READY);
+    assert_eq!((status, reason), ("False", reasons::INVALID_SPEC));
+    let message = &s
+        .conditions
+        .iter()
+        .find(|c| c.type_ == types::READY)
+        .unwrap()
+        .message;
+    assert!(message.contains("spec.from"), "{message}");
+    assert_eq!(f.resolves.load(Ordering::SeqCst), 0, "nothing read");
 }

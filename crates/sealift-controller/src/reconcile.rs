@@ -1,0 +1,328 @@
+//! One reconciliation of one Promotion: read it fresh, refuse spec changes, then let the engine
+//! step until it must wait, writing the status (server-side apply, field manager `sealift`) and an
+//! Event after every step, so a crash at any point resumes from the last recorded step.
+
+use crate::metrics::Metrics;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{Patch, PatchParams};
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Api, Client, Resource, ResourceExt};
+use sealift_api::conditions::{reasons, types};
+use sealift_api::{Phase, Promotion, PromotionStatus};
+use sealift_engine::{Engine, Next, PromotionRef};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The field manager of every status write.
+pub const FIELD_MANAGER: &str = "sealift";
+
+/// What every reconciliation shares.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// The pipeline.
+    pub engine: Engine,
+    /// Publishes Events.
+    pub recorder: Recorder,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Consecutive failures per object, for exponential backoff.
+    pub failures: Mutex<HashMap<String, u32>>,
+    /// Test-only fault injection: abort the process (as SIGKILL would) just before persisting
+    /// the status of the Nth engine step, i.e. after its side effect. 0 = off.
+    pub abort_before_persist: u64,
+    /// Engine steps taken by this process.
+    pub steps: AtomicU64,
+}
+
+/// Errors that make kube-runtime retry the object with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The API server failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+impl Error {
+    fn reason(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(s)) if s.code == 409 => "Conflict",
+            Error::Kube(kube::Error::Api(s)) if s.code == 403 => "Forbidden",
+            Error::Kube(kube::Error::Api(s)) if s.code == 404 => "NotFound",
+            Error::Kube(_) => "KubernetesApiError",
+        }
+    }
+}
+
+fn key(obj: &DeserializeGuard<Promotion>) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// Reconciles one Promotion.
+pub async fn reconcile(
+    obj: Arc<DeserializeGuard<Promotion>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let action = reconcile_once(&obj, &ctx).await?;
+    succeeded(&ctx, &obj);
+    Ok(action)
+}
+
+async fn reconcile_once(
+    obj: &Arc<DeserializeGuard<Promotion>>,
+    ctx: &Arc<Context>,
+) -> Result<Action, Error> {
+    let ctx = ctx.clone();
+    let ns = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let api: Api<Promotion> = Api::namespaced(ctx.client.clone(), &ns);
+    let reference = object_ref(&obj);
+    if let Err(invalid) = &obj.0 {
+        // A malformed object must not stop the controller: say what is wrong, wait for a fix.
+        tracing::warn!(promotion = %key(&obj), error = %invalid.error, "malformed Promotion");
+        publish(
+            &ctx,
+            &reference,
+            EventType::Warning,
+            reasons::INVALID_SPEC,
+            &format!("cannot read this Promotion: {}", invalid.error),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+    // Read fresh: the watch cache may lag behind the status this controller wrote a moment ago,
+    // and acting on an older status would repeat a step.
+    let Some(p) = api.get_opt(&name).await? else {
+        return Ok(Action::await_change());
+    };
+    let generation = p.metadata.generation.unwrap_or(1);
+    let mut status = p.status.clone();
+    let promotion = PromotionRef {
+        namespace: ns.clone(),
+        name: name.clone(),
+        generation,
+        spec: p.spec.clone(),
+    };
+    loop {
+        let before = status.as_ref().and_then(|s| s.phase).unwrap_or_default();
+        let started = Instant::now();
+        let stepped = ctx.engine.step(&promotion, status.as_ref()).await;
+        if status.as_ref() == Some(&stepped.status) {
+            // Nothing changed (a poll of an open pull request): no write, no Event.
+            return Ok(next_action(stepped.next));
+        }
+        let n = ctx.steps.fetch_add(1, Ordering::SeqCst) + 1;
+        if ctx.abort_before_persist != 0 && n == ctx.abort_before_persist {
+            tracing::error!(step = n, phase = ?before, "fault injection: aborting before persisting the step");
+            std::process::abort();
+        }
+        apply_status(&api, &name, &stepped.status).await?;
+        ctx.metrics.step(phase_name(before), started.elapsed());
+        announce(&ctx, &reference, &p, before, &stepped.status).await;
+        status = Some(stepped.status);
+        match stepped.next {
+            Next::Now => continue,
+            other => return Ok(next_action(other)),
+        }
+    }
+}
+
+fn next_action(next: Next) -> Action {
+    match next {
+        Next::Now => Action::requeue(Duration::from_millis(1)),
+        Next::After(d) => Action::requeue(d),
+        Next::Done => Action::await_change(),
+    }
+}
+
+/// Requeue with exponential backoff per object (1 s doubling to 5 min) after an API failure.
+pub fn error_policy(
+    obj: Arc<DeserializeGuard<Promotion>>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    ctx.metrics.reconcile_error(error.reason());
+    let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
+    let n = failures.entry(key(&obj)).or_insert(0);
+    *n = n.saturating_add(1);
+    let delay = Duration::from_secs(1)
+        .saturating_mul(1 << (*n - 1).min(9))
+        .min(Duration::from_secs(300));
+    tracing::warn!(promotion = %key(&obj), error = %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// Forgets an object's failures after a successful reconciliation.
+fn succeeded(ctx: &Context, obj: &DeserializeGuard<Promotion>) {
+    let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
+    failures.remove(&key(obj));
+}
+
+async fn apply_status(
+    api: &Api<Promotion>,
+    name: &str,
+    status: &PromotionStatus,
+) -> Result<(), Error> {
+    let patch = serde_json::json!({
+        "apiVersion": "sealift.dev/v1alpha1",
+        "kind": "Promotion",
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A stable label for a phase (metrics, logs).
+pub fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Pending => "Pending",
+        Phase::Resolving => "Resolving",
+        Phase::Verifying => "Verifying",
+        Phase::Committing => "Committing",
+        Phase::PullRequestOpen => "PullRequestOpen",
+        Phase::Merged => "Merged",
+        Phase::Closed => "Closed",
+        Phase::Rejected => "Rejected",
+        Phase::Failed => "Failed",
+    }
+}
+
+/// Events on transitions (phase changes and retries), the lead-time metric on merge.
+async fn announce(
+    ctx: &Context,
+    reference: &ObjectReference,
+    p: &Promotion,
+    before: Phase,
+    after: &PromotionStatus,
+) {
+    let phase = after.phase.unwrap_or_default();
+    let ready = after.conditions.iter().find(|c| c.type_ == types::READY);
+    if phase == before {
+        if let Some(attempts) = after.attempts {
+            let failing = after
+                .conditions
+                .iter()
+                .filter(|c| c.status == "False" && c.type_ != types::READY)
+                .max_by_key(|c| c.last_transition_time.0);
+            if let Some(c) = failing {
+                publish(
+                    ctx,
+                    reference,
+                    EventType::Warning,
+                    &c.reason,
+                    &format!("attempt {attempts} failed, retrying: {}", c.message),
+                )
+                .await;
+            }
+        }
+        return;
+    }
+    tracing::info!(promotion = %format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()), from = phase_name(before), to = phase_name(phase), "phase changed");
+    let (type_, reason, note) = match phase {
+        Phase::Rejected | Phase::Failed | Phase::Closed => (
+            EventType::Warning,
+            ready.map(|c| c.reason.clone()).unwrap_or_default(),
+            ready.map(|c| c.message.clone()).unwrap_or_default(),
+        ),
+        Phase::Merged => {
+            if let (Some(created), Some(done)) = (
+                p.metadata.creation_timestamp.as_ref(),
+                after.finished_at.as_ref(),
+            ) {
+                let secs = done.0.as_second() - created.0.as_second();
+                ctx.metrics
+                    .lead_time(Duration::from_secs(u64::try_from(secs).unwrap_or(0)));
+            }
+            (
+                EventType::Normal,
+                phase_name(phase).to_owned(),
+                ready.map(|c| c.message.clone()).unwrap_or_default(),
+            )
+        }
+        Phase::PullRequestOpen => (
+            EventType::Normal,
+            "PullRequestOpened".to_owned(),
+            after
+                .pull_request
+                .as_ref()
+                .map(|pr| format!("pull request #{} {}", pr.number, pr.url))
+                .unwrap_or_default(),
+        ),
+        Phase::Committing => (
+            EventType::Normal,
+            "Verified".to_owned(),
+            format!(
+                "{} image(s) verified: {}",
+                after.images.len(),
+                after
+                    .images
+                    .iter()
+                    .map(|i| format!("{}@{}", i.name, i.digest))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        other => (
+            EventType::Normal,
+            phase_name(other).to_owned(),
+            String::new(),
+        ),
+    };
+    publish(ctx, reference, type_, &reason, &note).await;
+}
+
+async fn publish(
+    ctx: &Context,
+    reference: &ObjectReference,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: if reason.is_empty() {
+            "Unknown".into()
+        } else {
+            reason.to_owned()
+        },
+        note: (!note.is_empty()).then(|| truncate(note, 1000)),
+        action: "Promote".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, reference).await {
+        tracing::warn!(error = %e, "could not publish an Event");
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+fn object_ref(obj: &DeserializeGuard<Promotion>) -> ObjectReference {
+    let meta = obj.meta();
+    ObjectReference {
+        api_version: Some(Promotion::api_version(&()).into_owned()),
+        kind: Some(Promotion::kind(&()).into_owned()),
+        name: meta.name.clone(),
+        namespace: meta.namespace.clone(),
+        uid: meta.uid.clone(),
+        resource_version: meta.resource_version.clone(),
+        ..Default::default()
+    }
+}
