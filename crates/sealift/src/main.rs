@@ -1,6 +1,11 @@
 //! `sealift`: the command-line front end. Thin by design: every subcommand parses its arguments
 //! and calls a library crate.
 
+mod common;
+mod controller;
+mod logging;
+mod promote;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -36,6 +41,28 @@ enum Command {
     /// Prints the evidence (YAML, or JSON with `-o json`). Exit code: 0 verified, 1 rejected
     /// (the artifact failed the policy, or no policy matches it), 2 error.
     Verify(VerifyArgs),
+    /// Promote without a cluster: the controller's engine on a Promotion file, for a CI step.
+    ///
+    /// Resolves the digests pinned in `spec.from`, verifies them against the TrustPolicy that
+    /// `spec.policyRef` names (from `--policy` files), commits them into `spec.to`, pushes and
+    /// opens the pull request with the evidence (or pushes to the base with `push: Direct`).
+    /// The state is the file's `status`, written back after every step: a killed run resumes
+    /// where it stopped, without a second commit or pull request.
+    ///
+    /// Exit code: 0 promoted (pull request open, merged, or nothing to do), 1 rejected (an
+    /// artifact or the request failed policy: fix the artifact, not the pipeline), 2 failed
+    /// (registry, git or forge unreachable after retries, or unusable input), 3 the pull
+    /// request was closed without merging (with `--wait`).
+    ///
+    /// Example:
+    ///   sealift promote -f promotion.yaml --policy trust.yaml --secrets-dir ./secrets
+    Promote(promote::PromoteArgs),
+    /// Run the Kubernetes controller (what the Deployment in manifests/ runs).
+    ///
+    /// Watches Promotions in every namespace; with leader election (a Lease in --namespace) only
+    /// one replica acts. Serves /metrics, /livez and /readyz on --listen. Credentials come from
+    /// the in-cluster ServiceAccount or KUBECONFIG. SIGTERM stops it gracefully.
+    Controller(controller::ControllerArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -126,6 +153,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             bail!("CRDs in {} are stale: run `make crds`", dir.display())
         }
         Command::Verify(args) => verify(args),
+        Command::Promote(args) => {
+            logging::init(false);
+            promote::promote(args)
+        }
+        Command::Controller(args) => controller::controller(args),
     }
 }
 
