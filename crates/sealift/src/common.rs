@@ -28,7 +28,11 @@ pub struct EngineArgs {
     #[arg(long, default_value = "Sealift", env = "SEALIFT_GIT_AUTHOR_NAME")]
     pub author_name: String,
     /// Author and committer e-mail of promotion commits.
-    #[arg(long, default_value = "sealift@localhost", env = "SEALIFT_GIT_AUTHOR_EMAIL")]
+    #[arg(
+        long,
+        default_value = "sealift@localhost",
+        env = "SEALIFT_GIT_AUTHOR_EMAIL"
+    )]
     pub author_email: String,
 }
 
@@ -50,7 +54,8 @@ impl EngineArgs {
             },
             verifier,
             trusted_root,
-            own_namespace: std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "sealift-system".into()),
+            own_namespace: std::env::var("POD_NAMESPACE")
+                .unwrap_or_else(|_| "sealift-system".into()),
             timing,
         })
     }

@@ -27,6 +27,9 @@ pub struct ControllerArgs {
     /// Seconds a leader holds the Lease without renewing it.
     #[arg(long, default_value_t = 15)]
     lease_duration: u64,
+    /// Watch Promotions in this namespace only (default: every namespace).
+    #[arg(long, value_name = "NAMESPACE", env = "SEALIFT_WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
     /// Promotions reconciled at once.
     #[arg(long, default_value_t = 16)]
     concurrency: u16,
@@ -42,9 +45,10 @@ pub struct ControllerArgs {
 
 pub fn controller(args: ControllerArgs) -> Result<ExitCode> {
     crate::logging::init(args.log_json);
-    let identity = args.identity.clone().unwrap_or_else(|| {
-        format!("sealift-{}", std::process::id())
-    });
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(|| format!("sealift-{}", std::process::id()));
     let wiring = args.engine.wiring(
         read_trusted_root(args.engine.trusted_root.as_deref())?,
         Timing {
@@ -62,13 +66,16 @@ pub fn controller(args: ControllerArgs) -> Result<ExitCode> {
         lease_name: args.lease_name,
         lease_duration_secs: args.lease_duration.max(2),
         concurrency: args.concurrency.max(1),
+        watch_namespace: args.watch_namespace,
         wiring,
         abort_before_persist: std::env::var("SEALIFT_TEST_ABORT_BEFORE_PERSIST")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let client = kube::Client::try_default()
             .await

@@ -45,7 +45,7 @@ enum Command {
     ///
     /// Resolves the digests pinned in `spec.from`, verifies them against the TrustPolicy that
     /// `spec.policyRef` names (from `--policy` files), commits them into `spec.to`, pushes and
-    /// opens the pull request with the evidence (or pushes to the base with `push: Direct`).
+    /// opens the pull request with the evidence (or pushes to the base with `push: direct`).
     /// The state is the file's `status`, written back after every step: a killed run resumes
     /// where it stopped, without a second commit or pull request.
     ///

@@ -54,8 +54,8 @@ pub fn promote(args: PromoteArgs) -> Result<ExitCode> {
         .with_context(|| format!("{} is not a Promotion", args.file.display()))?;
     let mut policies = Vec::new();
     for path in &args.policy {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         policies.extend(
             sealift_verify::PolicyDocument::parse_all(&text)
                 .with_context(|| format!("policy file {}", path.display()))?,
@@ -75,19 +75,23 @@ pub fn promote(args: PromoteArgs) -> Result<ExitCode> {
             poll_interval: Duration::from_secs(args.poll_interval.max(1)),
         },
     )?;
-    let secrets = Arc::new(DirSecrets(
-        args.engine
-            .secrets_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("/nonexistent-sealift-secrets")),
-    ));
+    let secrets =
+        Arc::new(DirSecrets(args.engine.secrets_dir.clone().unwrap_or_else(
+            || PathBuf::from("/nonexistent-sealift-secrets"),
+        )));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let wired = wire(wiring, secrets, Arc::new(StaticPolicies(policies)), None, None)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let wired = wire(
+            wiring,
+            secrets,
+            Arc::new(StaticPolicies(policies)),
+            None,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         let p = PromotionRef {
             namespace: promotion
                 .metadata
@@ -103,11 +107,19 @@ pub fn promote(args: PromoteArgs) -> Result<ExitCode> {
             spec: promotion.spec.clone(),
         };
         loop {
-            let before = promotion.status.as_ref().and_then(|s| s.phase).unwrap_or_default();
+            let before = promotion
+                .status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .unwrap_or_default();
             let stepped = wired.engine.step(&p, promotion.status.as_ref()).await;
             let changed = promotion.status.as_ref() != Some(&stepped.status);
             promotion.status = Some(stepped.status);
-            let phase = promotion.status.as_ref().and_then(|s| s.phase).unwrap_or_default();
+            let phase = promotion
+                .status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .unwrap_or_default();
             if changed {
                 report(&promotion, before, phase);
                 if to_file {
@@ -126,7 +138,11 @@ pub fn promote(args: PromoteArgs) -> Result<ExitCode> {
     if !to_file {
         print!("{}", serde_saphyr::to_string(&promotion)?);
     }
-    let phase = promotion.status.as_ref().and_then(|s| s.phase).unwrap_or_default();
+    let phase = promotion
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .unwrap_or_default();
     Ok(ExitCode::from(match phase {
         Phase::Rejected => EXIT_REJECTED,
         Phase::Failed => EXIT_FAILED,
@@ -138,7 +154,10 @@ pub fn promote(args: PromoteArgs) -> Result<ExitCode> {
 /// A Promotion from YAML or JSON; the spec is checked strictly (unknown fields are errors).
 pub fn parse_promotion(text: &str) -> Result<Promotion> {
     let value: serde_json::Value = serde_saphyr::from_str(text).context("not YAML")?;
-    let promotion: Promotion = serde_json::from_value(value).context("not a valid Promotion")?;
+    let promotion: Promotion = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        anyhow::anyhow!("{}: {}", if path.is_empty() { "." } else { &path }, e.into_inner())
+    })?;
     if promotion.metadata.name.as_deref().is_none_or(str::is_empty) {
         bail!("metadata.name is required");
     }
@@ -147,7 +166,10 @@ pub fn parse_promotion(text: &str) -> Result<Promotion> {
 
 fn report(p: &Promotion, before: Phase, phase: Phase) {
     let Some(s) = &p.status else { return };
-    let ready = s.conditions.iter().find(|c| c.type_ == sealift_api::conditions::types::READY);
+    let ready = s
+        .conditions
+        .iter()
+        .find(|c| c.type_ == sealift_api::conditions::types::READY);
     if phase != before {
         eprintln!("sealift: {before:?} → {phase:?}");
     }
@@ -160,10 +182,14 @@ fn report(p: &Promotion, before: Phase, phase: Phase) {
             .filter(|c| c.status == "False")
             .max_by_key(|c| c.last_transition_time.0);
         if let Some(c) = last {
-            eprintln!("sealift: attempt {attempts} failed ({}): {}", c.reason, c.message);
+            eprintln!(
+                "sealift: attempt {attempts} failed ({}): {}",
+                c.reason, c.message
+            );
         }
     }
-    if phase == Phase::PullRequestOpen && before != phase
+    if phase == Phase::PullRequestOpen
+        && before != phase
         && let Some(pr) = &s.pull_request
     {
         eprintln!("sealift: pull request #{} {}", pr.number, pr.url);
