@@ -47,6 +47,8 @@ pub struct Config {
     pub lease_duration_secs: u64,
     /// Promotions reconciled at once.
     pub concurrency: u16,
+    /// Watch only this namespace (a namespaced install); `None`: every namespace.
+    pub watch_namespace: Option<String>,
     /// Engine wiring: repository cache, commit identity, registries, trust root, timing.
     pub wiring: Wiring,
     /// Test-only fault injection (see [`reconcile::Context::abort_before_persist`]).
@@ -113,7 +115,10 @@ pub async fn run(
     };
 
     // Wait for the CRDs: a controller started before `kubectl apply -k` finished must not crash.
-    let promotions: Api<Promotion> = Api::all(client.clone());
+    let promotions: Api<Promotion> = match &config.watch_namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     loop {
         match promotions
             .list(&kube::api::ListParams::default().limit(1))
@@ -183,7 +188,10 @@ pub async fn run(
         steps: AtomicU64::new(0),
     });
 
-    let api: Api<DeserializeGuard<Promotion>> = Api::all(client.clone());
+    let api: Api<DeserializeGuard<Promotion>> = match &config.watch_namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     let controller = Controller::new(api, watcher::Config::default().any_semantic())
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
     *store.lock().unwrap_or_else(|e| e.into_inner()) = Some(controller.store());
