@@ -6,10 +6,16 @@
 //! - [`ssh_server::SshServer`]: git over SSH (OpenSSH sshd) with a pinned host key.
 //! - [`kube::KubeCluster`]: etcd + kube-apiserver v1.20.2 with a kubeconfig kube-rs can use.
 //! - [`image`]: deterministic test images and cosign key-based signatures.
+//! - [`cosign`]: signed and attested images in cosign's wire format ([`cosign::Publisher`]), keys,
+//!   a test Fulcio-style CA, a test Rekor and `trusted_root.json`.
+//! - [`forge`]: GitHub, GitLab, Gitea and Forgejo stand-ins checked against the forges' published
+//!   API descriptions; the GitHub one can be backed by a served repository and merge for real.
 //! - [`tools`]: where each component lives; a missing one is an error that says how to install it.
 //!
 //! Components are installed by `scripts/install-rig.sh` (`make rig`), never silently skipped.
 
+pub mod cosign;
+pub mod forge;
 pub mod git;
 pub mod git_server;
 pub mod image;
@@ -18,6 +24,7 @@ pub mod process;
 pub mod registry;
 pub mod ssh_server;
 pub mod tools;
+pub mod world;
 
 pub use registry::Credentials;
 

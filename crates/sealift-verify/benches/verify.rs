@@ -23,7 +23,7 @@ struct Scenario {
 }
 
 async fn key_scenario(registry: &Registry) -> Scenario {
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let mut images = Vec::new();
     for i in 0..IMAGES {
         let image = push_test_image(registry, "bench/key", &format!("v{i}"), &format!("key {i}"))
@@ -34,9 +34,10 @@ async fn key_scenario(registry: &Registry) -> Scenario {
             registry,
             &image,
             "sig",
-            &[sig_layer(&payload, &Signer::Key(&key), None)],
+            &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
         )
-        .await;
+        .await
+        .unwrap();
         images.push(image);
     }
     let policy = key_policy(
@@ -53,20 +54,22 @@ async fn key_scenario(registry: &Registry) -> Scenario {
 
 async fn keyless_scenario(registry: &Registry) -> Scenario {
     let (ca, rekor, key) = (
-        TestCa::with_intermediate("bench-ca"),
-        TestRekor::new(),
-        Key::p256(),
+        TestCa::with_intermediate("bench-ca").unwrap(),
+        TestRekor::new().unwrap(),
+        Key::p256().unwrap(),
     );
-    let root_json = trusted_root_json(&[(&ca, None, None)], &[&rekor]);
+    let root_json = trusted_root_json(&[(&ca, None, None)], &[&rekor]).unwrap();
     let signer = Signer::Keyless {
         key: &key,
-        cert_pem: ca.issue(
-            RELEASE_WORKFLOW,
-            GITHUB_ISSUER,
-            &key,
-            now() - 300,
-            now() + 3600,
-        ),
+        cert_pem: ca
+            .issue(
+                RELEASE_WORKFLOW,
+                GITHUB_ISSUER,
+                &key,
+                now() - 300,
+                now() + 3600,
+            )
+            .unwrap(),
     };
     let predicate = serde_json::json!({"buildDefinition": {"externalParameters": {"workflow": {
         "repository": "https://github.com/acme/bookstore"}}}, "runDetails": {"builder": {"id": "gha"}}});
@@ -85,9 +88,10 @@ async fn keyless_scenario(registry: &Registry) -> Scenario {
             registry,
             &image,
             "sig",
-            &[sig_layer(&payload, &signer, Some((&rekor, now())))],
+            &[sig_layer(&payload, &signer, Some((&rekor, now()))).unwrap()],
         )
-        .await;
+        .await
+        .unwrap();
         let st = statement(&image.digest, SLSA_V1, &predicate);
         push_artifact(
             registry,
@@ -98,9 +102,11 @@ async fn keyless_scenario(registry: &Registry) -> Scenario {
                 SLSA_V1,
                 &signer,
                 Some((&rekor, now(), EntryKind::Dsse)),
-            )],
+            )
+            .unwrap()],
         )
-        .await;
+        .await
+        .unwrap();
         images.push(image);
     }
     let identity = format!("      - issuer: {GITHUB_ISSUER}\n        subject: {RELEASE_WORKFLOW}");

@@ -34,15 +34,16 @@ impl Fixture {
     async fn new(repo: &str) -> Fixture {
         let registry = start_registry();
         let image = push_test_image(&registry, repo, "v1", repo).await.unwrap();
-        let key = Key::p256();
+        let key = Key::p256().unwrap();
         let payload = simple_signing(&image.repository, &image.digest);
         push_artifact(
             &registry,
             &image,
             "sig",
-            &[sig_layer(&payload, &Signer::Key(&key), None)],
+            &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
         )
-        .await;
+        .await
+        .unwrap();
         Fixture {
             registry,
             image,
@@ -63,7 +64,9 @@ impl Fixture {
     }
 
     async fn attest(&self, layers: &[Layer]) {
-        push_artifact(&self.registry, &self.image, "att", layers).await;
+        push_artifact(&self.registry, &self.image, "att", layers)
+            .await
+            .unwrap();
     }
 
     async fn verify(
@@ -87,7 +90,8 @@ async fn a_slsa_provenance_attestation_passes_its_cel_policy_and_its_facts_reach
         SLSA_V1,
         &Signer::Key(&f.key),
         None,
-    );
+    )
+    .unwrap();
     let envelope_digest = format!("sha256:{}", hex::encode(Sha256::digest(&layer.data)));
     f.attest(&[layer]).await;
 
@@ -123,11 +127,16 @@ async fn a_slsa_provenance_attestation_passes_its_cel_policy_and_its_facts_reach
 #[tokio::test]
 async fn keyless_attestations_logged_as_intoto_or_dsse_entries_verify_with_their_log_entry() {
     let f = Fixture::new("acme/keyless-att").await;
-    let (ca, rekor) = (TestCa::with_intermediate("fulcio"), TestRekor::new());
-    let root_json = trusted_root_json(&[(&ca, None, None)], &[&rekor]);
-    let signer_key = Key::p256();
+    let (ca, rekor) = (
+        TestCa::with_intermediate("fulcio").unwrap(),
+        TestRekor::new().unwrap(),
+    );
+    let root_json = trusted_root_json(&[(&ca, None, None)], &[&rekor]).unwrap();
+    let signer_key = Key::p256().unwrap();
     // The image signature is keyless too: one authority signs everything.
-    let cert_pem = ca.issue_now(RELEASE_WORKFLOW, GITHUB_ISSUER, &signer_key);
+    let cert_pem = ca
+        .issue_now(RELEASE_WORKFLOW, GITHUB_ISSUER, &signer_key)
+        .unwrap();
     let signer = Signer::Keyless {
         key: &signer_key,
         cert_pem,
@@ -137,9 +146,10 @@ async fn keyless_attestations_logged_as_intoto_or_dsse_entries_verify_with_their
         &f.registry,
         &f.image,
         "sig",
-        &[sig_layer(&payload, &signer, Some((&rekor, now())))],
+        &[sig_layer(&payload, &signer, Some((&rekor, now()))).unwrap()],
     )
-    .await;
+    .await
+    .unwrap();
     let identity = format!("      - issuer: {GITHUB_ISSUER}\n        subject: {RELEASE_WORKFLOW}");
     let policy = keyless_policy(
         &image_glob(&f.image),
@@ -155,8 +165,9 @@ async fn keyless_attestations_logged_as_intoto_or_dsse_entries_verify_with_their
             SLSA_V1,
             &signer,
             Some((&rekor, t, kind)),
-        )])
-        .await;
+        )
+        .unwrap()])
+            .await;
         let evidence = f.verify(&policy).await.unwrap();
         let signer_evidence = evidence.attestations[0].signer.clone().unwrap();
         assert_eq!(signer_evidence.identity.as_deref(), Some(RELEASE_WORKFLOW));
@@ -167,27 +178,29 @@ async fn keyless_attestations_logged_as_intoto_or_dsse_entries_verify_with_their
 #[tokio::test]
 async fn a_keyless_attestation_whose_payload_was_swapped_is_rejected() {
     let f = Fixture::new("acme/swapped-att").await;
-    let (ca, rekor) = (TestCa::new("fulcio"), TestRekor::new());
-    let root_json = trusted_root_json(&[(&ca, None, None)], &[&rekor]);
-    let k = Key::p256();
+    let (ca, rekor) = (TestCa::new("fulcio").unwrap(), TestRekor::new().unwrap());
+    let root_json = trusted_root_json(&[(&ca, None, None)], &[&rekor]).unwrap();
+    let k = Key::p256().unwrap();
     let signer = Signer::Keyless {
         key: &k,
-        cert_pem: ca.issue_now(RELEASE_WORKFLOW, GITHUB_ISSUER, &k),
+        cert_pem: ca.issue_now(RELEASE_WORKFLOW, GITHUB_ISSUER, &k).unwrap(),
     };
     let payload = simple_signing(&f.image.repository, &f.image.digest);
     push_artifact(
         &f.registry,
         &f.image,
         "sig",
-        &[sig_layer(&payload, &signer, Some((&rekor, now())))],
+        &[sig_layer(&payload, &signer, Some((&rekor, now()))).unwrap()],
     )
-    .await;
+    .await
+    .unwrap();
     let mut layer = att_layer(
         &f.statement(SLSA_V1, &provenance_v1()),
         SLSA_V1,
         &signer,
         Some((&rekor, now(), EntryKind::Dsse)),
-    );
+    )
+    .unwrap();
     let mut env: Value = serde_json::from_slice(&layer.data).unwrap();
     let mut forged = provenance_v1();
     forged["buildDefinition"]["externalParameters"]["workflow"]["repository"] =
@@ -225,8 +238,9 @@ async fn a_cel_policy_that_evaluates_to_false_rejects_and_quotes_the_expression(
         SLSA_V1,
         &Signer::Key(&f.key),
         None,
-    )])
-    .await;
+    )
+    .unwrap()])
+        .await;
     let err = f.verify(&f.policy(PROVENANCE_POLICY)).await.unwrap_err();
     assert_eq!(err.category(), "AttestationPolicyFailed");
     assert!(err.to_string().contains("evaluated to false"), "{err}");
@@ -241,8 +255,9 @@ async fn a_cel_policy_that_fails_to_evaluate_rejects_with_the_reason() {
         VULN,
         &Signer::Key(&f.key),
         None,
-    )])
-    .await;
+    )
+    .unwrap()])
+        .await;
     let policy = f.policy(&format!(
         "  - predicateType: {VULN}\n    policy: 'predicate.scanner.result.summary.criticalCount == 0'\n"
     ));
@@ -253,7 +268,7 @@ async fn a_cel_policy_that_fails_to_evaluate_rejects_with_the_reason() {
 
 #[test]
 fn a_cel_policy_that_does_not_compile_is_a_policy_error_naming_its_path() {
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let yaml = format!(
         "apiVersion: sealift.dev/v1alpha1\nkind: ClusterTrustPolicy\nmetadata: {{name: p}}\nspec:\n  \
          images: ['**']\n  authorities:\n  - key:\n      data: |\n{}\n  transparencyLog: {{required: false}}\n  \
@@ -279,8 +294,9 @@ async fn an_attestation_about_another_digest_is_rejected() {
         SLSA_V1,
         &Signer::Key(&f.key),
         None,
-    )])
-    .await;
+    )
+    .unwrap()])
+        .await;
     let err = f.verify(&f.policy(PROVENANCE_POLICY)).await.unwrap_err();
     assert_eq!(err.category(), "AttestationSubjectMismatch");
     assert!(err.to_string().contains(&other), "{err}");
@@ -291,7 +307,7 @@ async fn an_attestation_of_another_predicate_type_is_rejected_and_the_found_type
     let f = Fixture::new("acme/predicate-mismatch").await;
     let spdx = json!({"spdxVersion": "SPDX-2.3", "packages": []});
     // The layer annotation lies; the signed statement is what counts.
-    let mut layer = att_layer(&f.statement(SPDX, &spdx), SPDX, &Signer::Key(&f.key), None);
+    let mut layer = att_layer(&f.statement(SPDX, &spdx), SPDX, &Signer::Key(&f.key), None).unwrap();
     layer
         .annotations
         .insert("predicateType".into(), SLSA_V1.into());
@@ -312,14 +328,15 @@ async fn an_image_without_attestations_is_rejected_as_attestation_missing() {
 #[tokio::test]
 async fn an_attestation_signed_by_a_key_outside_the_policy_is_rejected() {
     let f = Fixture::new("acme/att-other-key").await;
-    let intruder = Key::p256();
+    let intruder = Key::p256().unwrap();
     f.attest(&[att_layer(
         &f.statement(SLSA_V1, &provenance_v1()),
         SLSA_V1,
         &Signer::Key(&intruder),
         None,
-    )])
-    .await;
+    )
+    .unwrap()])
+        .await;
     let err = f.verify(&f.policy(PROVENANCE_POLICY)).await.unwrap_err();
     assert_eq!(err.category(), "AttestationInvalid");
     assert!(
@@ -337,12 +354,13 @@ async fn malformed_envelopes_and_statements_are_rejected_as_malformed_artifacts(
         SLSA_V1,
         &Signer::Key(&f.key),
         None,
-    );
+    )
+    .unwrap();
     let not_json = Layer {
         data: b"{\"payloadType\": ".to_vec(),
         ..good.clone()
     };
-    let (env, _) = envelope(b"[1, 2, 3]", &f.key);
+    let (env, _) = envelope(b"[1, 2, 3]", &f.key).unwrap();
     let not_a_statement = Layer {
         data: env,
         ..good.clone()
@@ -374,8 +392,9 @@ async fn an_oversized_attestation_layer_is_refused_without_being_downloaded() {
         "https://example.com/big",
         &Signer::Key(&f.key),
         None,
-    )])
-    .await;
+    )
+    .unwrap()])
+        .await;
     let mut config = config_for(&f.registry);
     config.limits = Limits {
         max_layer_bytes: 16 * 1024,
@@ -424,7 +443,7 @@ async fn sbom_vulnerability_and_custom_attestations_report_their_facts() {
     ];
     let layers: Vec<Layer> = statements
         .iter()
-        .map(|(pt, p)| att_layer(&f.statement(pt, p), pt, &Signer::Key(&f.key), None))
+        .map(|(pt, p)| att_layer(&f.statement(pt, p), pt, &Signer::Key(&f.key), None).unwrap())
         .collect();
     f.attest(&layers).await;
     let policy = f.policy(&format!(

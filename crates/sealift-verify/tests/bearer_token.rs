@@ -43,20 +43,28 @@ async fn signed_image(registry: &TokenRegistry, repo: &str, key: &Key) -> String
         annotations: BTreeMap::new(),
     };
     let repository = format!("{}/{repo}", registry.host());
-    let digest = push_layers(&format!("{repository}:v1"), &auth, &[content]).await;
+    let digest = push_layers(&format!("{repository}:v1"), &auth, &[content])
+        .await
+        .unwrap();
     let payload = simple_signing(&repository, &digest);
     let tag = format!(
         "{repository}:sha256-{}.sig",
         digest.trim_start_matches("sha256:")
     );
-    push_layers(&tag, &auth, &[sig_layer(&payload, &Signer::Key(key), None)]).await;
+    push_layers(
+        &tag,
+        &auth,
+        &[sig_layer(&payload, &Signer::Key(key), None).unwrap()],
+    )
+    .await
+    .unwrap();
     format!("{repository}@{digest}")
 }
 
 #[tokio::test]
 async fn the_bearer_token_flow_is_followed_and_the_token_is_reused_for_the_repository() {
     let registry = TokenRegistry::start().await;
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let first = signed_image(&registry, "acme/one", &key).await;
     let second = signed_image(&registry, "acme/one", &key).await;
     let policy = key_policy(
@@ -89,7 +97,7 @@ async fn the_bearer_token_flow_is_followed_and_the_token_is_reused_for_the_repos
 #[tokio::test]
 async fn wrong_credentials_at_the_token_endpoint_are_an_error_not_a_rejection() {
     let registry = TokenRegistry::start().await;
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let image = signed_image(&registry, "acme/private", &key).await;
     let policy = key_policy(
         &format!("{}/**", registry.host()),
@@ -106,7 +114,7 @@ async fn wrong_credentials_at_the_token_endpoint_are_an_error_not_a_rejection() 
 #[tokio::test]
 async fn anonymous_access_to_a_token_registry_is_refused_as_an_auth_error() {
     let registry = TokenRegistry::start().await;
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let image = signed_image(&registry, "acme/anon", &key).await;
     let policy = key_policy(
         &format!("{}/**", registry.host()),

@@ -20,15 +20,16 @@ async fn a_cached_verification_answers_with_the_same_evidence_and_no_registry_re
     let image = push_test_image(&registry, "acme/cached", "v1", "x")
         .await
         .unwrap();
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let payload = simple_signing(&image.repository, &image.digest);
     push_artifact(
         &registry,
         &image,
         "sig",
-        &[sig_layer(&payload, &Signer::Key(&key), None)],
+        &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
     )
-    .await;
+    .await
+    .unwrap();
     let policy = key_policy(&image_glob(&image), &[&key], NO_TLOG);
     let verifier = verifier_for(&registry);
 
@@ -52,15 +53,16 @@ async fn identical_concurrent_checks_are_coalesced_into_one_verification() {
     let image = push_test_image(&registry, "acme/coalesced", "v1", "x")
         .await
         .unwrap();
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let payload = simple_signing(&image.repository, &image.digest);
     push_artifact(
         &registry,
         &image,
         "sig",
-        &[sig_layer(&payload, &Signer::Key(&key), None)],
+        &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
     )
-    .await;
+    .await
+    .unwrap();
     let policy = key_policy(&image_glob(&image), &[&key], NO_TLOG);
     let verifier = verifier_for(&registry);
 
@@ -91,15 +93,16 @@ async fn a_new_policy_generation_is_verified_afresh() {
     let image = push_test_image(&registry, "acme/generations", "v1", "x")
         .await
         .unwrap();
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let payload = simple_signing(&image.repository, &image.digest);
     push_artifact(
         &registry,
         &image,
         "sig",
-        &[sig_layer(&payload, &Signer::Key(&key), None)],
+        &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
     )
-    .await;
+    .await
+    .unwrap();
     let yaml = |generation: i64| {
         format!(
             "apiVersion: sealift.dev/v1alpha1\nkind: ClusterTrustPolicy\n\
@@ -139,7 +142,7 @@ async fn a_failure_is_cached_briefly_then_checked_again() {
     let image = push_test_image(&registry, "acme/later-signed", "v1", "x")
         .await
         .unwrap();
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let policy = key_policy(&image_glob(&image), &[&key], NO_TLOG);
     let mut config = config_for(&registry);
     config.cache = CacheConfig {
@@ -169,9 +172,10 @@ async fn a_failure_is_cached_briefly_then_checked_again() {
         &registry,
         &image,
         "sig",
-        &[sig_layer(&payload, &Signer::Key(&key), None)],
+        &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
     )
-    .await;
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     verifier.verify(&image.by_digest(), &policy).await.unwrap();
     assert_eq!(verifier.request_counts().manifests, 2);
@@ -192,7 +196,7 @@ fn loopback_config(request_timeout: Duration, retries: u32) -> VerifierConfig {
 }
 
 fn any_key_policy(glob: &str) -> std::sync::Arc<sealift_verify::CompiledPolicy> {
-    key_policy(glob, &[&Key::p256()], NO_TLOG)
+    key_policy(glob, &[&Key::p256().unwrap()], NO_TLOG)
 }
 
 #[tokio::test]
@@ -248,13 +252,15 @@ async fn an_oversized_signature_manifest_is_refused() {
     let image = push_test_image(&registry, "acme/huge-manifest", "v1", "x")
         .await
         .unwrap();
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let payload = simple_signing(&image.repository, &image.digest);
-    let mut layer = sig_layer(&payload, &Signer::Key(&key), None);
+    let mut layer = sig_layer(&payload, &Signer::Key(&key), None).unwrap();
     layer
         .annotations
         .insert("padding".into(), "p".repeat(8 * 1024));
-    push_artifact(&registry, &image, "sig", &[layer]).await;
+    push_artifact(&registry, &image, "sig", &[layer])
+        .await
+        .unwrap();
     let mut config = config_for(&registry);
     config.limits = Limits {
         max_manifest_bytes: 4 * 1024,
@@ -296,15 +302,16 @@ async fn a_key_rotated_in_its_secret_is_a_new_question_at_the_same_generation() 
     let image = push_test_image(&registry, "acme/rotated", "v1", "x")
         .await
         .unwrap();
-    let (old, new) = (Key::p256(), Key::p256());
+    let (old, new) = (Key::p256().unwrap(), Key::p256().unwrap());
     let payload = simple_signing(&image.repository, &image.digest);
     push_artifact(
         &registry,
         &image,
         "sig",
-        &[sig_layer(&payload, &Signer::Key(&old), None)],
+        &[sig_layer(&payload, &Signer::Key(&old), None).unwrap()],
     )
-    .await;
+    .await
+    .unwrap();
     let yaml = format!(
         "apiVersion: sealift.dev/v1alpha1\nkind: TrustPolicy\n\
          metadata: {{name: p, namespace: shop, uid: same-uid, generation: 1}}\nspec:\n  \

@@ -64,9 +64,9 @@ async fn signatures_by_p384_ed25519_and_rsa_keys_verify() {
     let registry = start_registry();
     let verifier = verifier_for(&registry);
     for (name, key) in [
-        ("p384", Key::p384()),
-        ("ed25519", Key::ed25519()),
-        ("rsa", Key::rsa()),
+        ("p384", Key::p384().unwrap()),
+        ("ed25519", Key::ed25519().unwrap()),
+        ("rsa", Key::rsa().unwrap()),
     ] {
         let image = push_test_image(&registry, &format!("acme/{name}"), "v1", name)
             .await
@@ -76,9 +76,10 @@ async fn signatures_by_p384_ed25519_and_rsa_keys_verify() {
             &registry,
             &image,
             "sig",
-            &[sig_layer(&payload, &Signer::Key(&key), None)],
+            &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
         )
-        .await;
+        .await
+        .unwrap();
         let policy = key_policy(&image_glob(&image), &[&key], NO_TLOG);
         let evidence = verifier.verify(&image.by_digest(), &policy).await;
         let evidence = evidence.unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -96,7 +97,7 @@ async fn an_unsigned_image_is_rejected_as_signature_missing() {
     let image = push_test_image(&registry, "acme/unsigned", "v1", "nobody signed me")
         .await
         .unwrap();
-    let policy = key_policy(&image_glob(&image), &[&Key::p256()], NO_TLOG);
+    let policy = key_policy(&image_glob(&image), &[&Key::p256().unwrap()], NO_TLOG);
     let err = verifier_for(&registry)
         .verify(&image.by_digest(), &policy)
         .await
@@ -115,15 +116,16 @@ async fn a_signature_by_another_key_is_rejected_and_names_the_expected_key() {
     let image = push_test_image(&registry, "acme/other-key", "v1", "x")
         .await
         .unwrap();
-    let (signer, expected) = (Key::p256(), Key::p256());
+    let (signer, expected) = (Key::p256().unwrap(), Key::p256().unwrap());
     let payload = simple_signing(&image.repository, &image.digest);
     push_artifact(
         &registry,
         &image,
         "sig",
-        &[sig_layer(&payload, &Signer::Key(&signer), None)],
+        &[sig_layer(&payload, &Signer::Key(&signer), None).unwrap()],
     )
-    .await;
+    .await
+    .unwrap();
     let policy = key_policy(&image_glob(&image), &[&expected], NO_TLOG);
     let err = verifier_for(&registry)
         .verify(&image.by_digest(), &policy)
@@ -139,12 +141,14 @@ async fn a_payload_tampered_after_signing_is_rejected() {
     let image = push_test_image(&registry, "acme/tampered", "v1", "x")
         .await
         .unwrap();
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let payload = simple_signing(&image.repository, &image.digest);
-    let mut layer = sig_layer(&payload, &Signer::Key(&key), None);
+    let mut layer = sig_layer(&payload, &Signer::Key(&key), None).unwrap();
     // Same digest, same meaning, one byte changed: the signature no longer covers it.
     layer.data = simple_signing(&format!("{}x", image.repository), &image.digest);
-    push_artifact(&registry, &image, "sig", &[layer]).await;
+    push_artifact(&registry, &image, "sig", &[layer])
+        .await
+        .unwrap();
     let policy = key_policy(&image_glob(&image), &[&key], NO_TLOG);
     let err = verifier_for(&registry)
         .verify(&image.by_digest(), &policy)
@@ -163,15 +167,16 @@ async fn a_valid_signature_copied_from_another_image_is_rejected() {
     let other = push_test_image(&registry, "acme/victim", "v0", "signed earlier")
         .await
         .unwrap();
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let payload = simple_signing(&other.repository, &other.digest);
     push_artifact(
         &registry,
         &image,
         "sig",
-        &[sig_layer(&payload, &Signer::Key(&key), None)],
+        &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
     )
-    .await;
+    .await
+    .unwrap();
     let policy = key_policy(&image_glob(&image), &[&key], NO_TLOG);
     let err = verifier_for(&registry)
         .verify(&image.by_digest(), &policy)
@@ -187,18 +192,20 @@ async fn a_key_signature_logged_in_rekor_records_its_log_entry() {
     let image = push_test_image(&registry, "acme/logged", "v1", "x")
         .await
         .unwrap();
-    let (key, rekor) = (Key::p256(), TestRekor::new());
+    let (key, rekor) = (Key::p256().unwrap(), TestRekor::new().unwrap());
     let t = now();
     let payload = simple_signing(&image.repository, &image.digest);
     push_artifact(
         &registry,
         &image,
         "sig",
-        &[sig_layer(&payload, &Signer::Key(&key), Some((&rekor, t)))],
+        &[sig_layer(&payload, &Signer::Key(&key), Some((&rekor, t))).unwrap()],
     )
-    .await;
-    let root =
-        Arc::new(TrustedRoot::from_json(trusted_root_json(&[], &[&rekor]).as_bytes()).unwrap());
+    .await
+    .unwrap();
+    let root = Arc::new(
+        TrustedRoot::from_json(trusted_root_json(&[], &[&rekor]).unwrap().as_bytes()).unwrap(),
+    );
     let yaml = format!(
         "apiVersion: sealift.dev/v1alpha1\nkind: ClusterTrustPolicy\nmetadata: {{name: logged}}\n\
          spec:\n  images: [\"{}\"]\n  authorities:\n  - key:\n      data: |\n{}\n",
@@ -223,9 +230,14 @@ async fn a_key_signature_logged_in_rekor_records_its_log_entry() {
 async fn when_the_transparency_log_is_required_a_signature_without_bundle_or_with_a_forged_set_is_rejected()
  {
     let registry = start_registry();
-    let (key, rekor, forger) = (Key::p256(), TestRekor::new(), TestRekor::new());
-    let root =
-        Arc::new(TrustedRoot::from_json(trusted_root_json(&[], &[&rekor]).as_bytes()).unwrap());
+    let (key, rekor, forger) = (
+        Key::p256().unwrap(),
+        TestRekor::new().unwrap(),
+        TestRekor::new().unwrap(),
+    );
+    let root = Arc::new(
+        TrustedRoot::from_json(trusted_root_json(&[], &[&rekor]).unwrap().as_bytes()).unwrap(),
+    );
     let verifier = verifier_for(&registry);
     let cases = [
         ("no-bundle", None, "has no Rekor bundle"),
@@ -236,13 +248,15 @@ async fn when_the_transparency_log_is_required_a_signature_without_bundle_or_wit
             .await
             .unwrap();
         let payload = simple_signing(&image.repository, &image.digest);
-        let mut layer = sig_layer(&payload, &Signer::Key(&key), log.map(|l| (l, now())));
+        let mut layer = sig_layer(&payload, &Signer::Key(&key), log.map(|l| (l, now()))).unwrap();
         if let Some(bundle) = layer.annotations.get_mut("dev.sigstore.cosign/bundle") {
             // The forger's log id is unknown; claim the trusted log's id instead: the SET must fail.
             let forged = bundle.replace(&forger.log_id, &rekor.log_id);
             *bundle = forged;
         }
-        push_artifact(&registry, &image, "sig", &[layer]).await;
+        push_artifact(&registry, &image, "sig", &[layer])
+            .await
+            .unwrap();
         let yaml = format!(
             "apiVersion: sealift.dev/v1alpha1\nkind: ClusterTrustPolicy\nmetadata: {{name: {name}}}\n\
              spec:\n  images: [\"{}\"]\n  authorities:\n  - key:\n      data: |\n{}\n",
@@ -265,7 +279,7 @@ async fn a_two_of_two_threshold_needs_both_keys() {
     let image = push_test_image(&registry, "acme/two-keys", "v1", "x")
         .await
         .unwrap();
-    let (a, b) = (Key::p256(), Key::ed25519());
+    let (a, b) = (Key::p256().unwrap(), Key::ed25519().unwrap());
     let payload = simple_signing(&image.repository, &image.digest);
     let policy = key_policy(
         &image_glob(&image),
@@ -278,9 +292,10 @@ async fn a_two_of_two_threshold_needs_both_keys() {
         &registry,
         &image,
         "sig",
-        &[sig_layer(&payload, &Signer::Key(&a), None)],
+        &[sig_layer(&payload, &Signer::Key(&a), None).unwrap()],
     )
-    .await;
+    .await
+    .unwrap();
     let err = verifier
         .verify_uncached(&image_ref(&image), &policy)
         .await
@@ -294,10 +309,12 @@ async fn a_two_of_two_threshold_needs_both_keys() {
     assert!(err.to_string().contains("key-1"), "{err}");
 
     let layers = [
-        sig_layer(&payload, &Signer::Key(&a), None),
-        sig_layer(&payload, &Signer::Key(&b), None),
+        sig_layer(&payload, &Signer::Key(&a), None).unwrap(),
+        sig_layer(&payload, &Signer::Key(&b), None).unwrap(),
     ];
-    push_artifact(&registry, &image, "sig", &layers).await;
+    push_artifact(&registry, &image, "sig", &layers)
+        .await
+        .unwrap();
     let evidence = verifier
         .verify_uncached(&image_ref(&image), &policy)
         .await
@@ -321,7 +338,7 @@ async fn an_image_outside_every_policy_glob_is_rejected_fail_closed() {
         .await
         .unwrap();
     let glob = format!("{}/acme/**", registry.host());
-    let policy = key_policy(&glob, &[&Key::p256()], NO_TLOG);
+    let policy = key_policy(&glob, &[&Key::p256().unwrap()], NO_TLOG);
     let err = verifier_for(&registry)
         .verify(&image.by_digest(), &policy)
         .await
@@ -339,15 +356,16 @@ async fn a_registry_with_basic_auth_is_read_with_the_credentials_and_refuses_wro
     let image = push_test_image(&registry, "acme/private", "v1", "x")
         .await
         .unwrap();
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let payload = simple_signing(&image.repository, &image.digest);
     push_artifact(
         &registry,
         &image,
         "sig",
-        &[sig_layer(&payload, &Signer::Key(&key), None)],
+        &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
     )
-    .await;
+    .await
+    .unwrap();
     let policy = key_policy(&image_glob(&image), &[&key], NO_TLOG);
 
     verifier_for(&registry)
@@ -374,13 +392,15 @@ async fn an_uncached_key_verification_makes_one_manifest_request_and_one_per_sig
     let image = push_test_image(&registry, "acme/budget", "v1", "x")
         .await
         .unwrap();
-    let (a, b) = (Key::p256(), Key::p256());
+    let (a, b) = (Key::p256().unwrap(), Key::p256().unwrap());
     let payload = simple_signing(&image.repository, &image.digest);
     let layers = [
-        sig_layer(&payload, &Signer::Key(&a), None),
-        sig_layer(&payload, &Signer::Key(&b), None),
+        sig_layer(&payload, &Signer::Key(&a), None).unwrap(),
+        sig_layer(&payload, &Signer::Key(&b), None).unwrap(),
     ];
-    push_artifact(&registry, &image, "sig", &layers).await;
+    push_artifact(&registry, &image, "sig", &layers)
+        .await
+        .unwrap();
     let policy = key_policy(&image_glob(&image), &[&b], NO_TLOG);
     let verifier = verifier_for(&registry);
     verifier.verify(&image.by_digest(), &policy).await.unwrap();

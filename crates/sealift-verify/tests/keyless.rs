@@ -23,16 +23,16 @@ impl Fixture {
     async fn new(repo: &str) -> Fixture {
         let registry = start_registry();
         let image = push_test_image(&registry, repo, "v1", repo).await.unwrap();
-        let ca = TestCa::with_intermediate("fulcio-test");
-        let rekor = TestRekor::new();
-        let root_json = trusted_root_json(&[(&ca, None, None)], &[&rekor]);
+        let ca = TestCa::with_intermediate("fulcio-test").unwrap();
+        let rekor = TestRekor::new().unwrap();
+        let root_json = trusted_root_json(&[(&ca, None, None)], &[&rekor]).unwrap();
         Fixture {
             registry,
             image,
             ca,
             rekor,
             root_json,
-            key: Key::p256(),
+            key: Key::p256().unwrap(),
         }
     }
 
@@ -43,12 +43,14 @@ impl Fixture {
     fn signer(&self, subject: &str, issuer: &str) -> Signer<'_> {
         Signer::Keyless {
             key: &self.key,
-            cert_pem: self.ca.issue_now(subject, issuer, &self.key),
+            cert_pem: self.ca.issue_now(subject, issuer, &self.key).unwrap(),
         }
     }
 
     async fn push(&self, layer: Layer) {
-        push_artifact(&self.registry, &self.image, "sig", &[layer]).await;
+        push_artifact(&self.registry, &self.image, "sig", &[layer])
+            .await
+            .unwrap();
     }
 
     fn policy(&self, identities: &str) -> std::sync::Arc<sealift_verify::CompiledPolicy> {
@@ -86,11 +88,14 @@ async fn a_keyless_signature_of_the_release_workflow_verifies_and_records_identi
  {
     let f = Fixture::new("acme/keyless").await;
     let t = now();
-    f.push(sig_layer(
-        &f.payload(),
-        &f.signer(RELEASE_WORKFLOW, GITHUB_ISSUER),
-        Some((&f.rekor, t)),
-    ))
+    f.push(
+        sig_layer(
+            &f.payload(),
+            &f.signer(RELEASE_WORKFLOW, GITHUB_ISSUER),
+            Some((&f.rekor, t)),
+        )
+        .unwrap(),
+    )
     .await;
 
     let evidence = f.verify(&f.release_policy()).await.unwrap();
@@ -114,11 +119,14 @@ async fn a_keyless_signature_of_the_release_workflow_verifies_and_records_identi
 #[tokio::test]
 async fn identity_regular_expressions_and_email_subjects_match_like_cosign() {
     let f = Fixture::new("acme/regex").await;
-    f.push(sig_layer(
-        &f.payload(),
-        &f.signer(RELEASE_WORKFLOW, GITHUB_ISSUER),
-        Some((&f.rekor, now())),
-    ))
+    f.push(
+        sig_layer(
+            &f.payload(),
+            &f.signer(RELEASE_WORKFLOW, GITHUB_ISSUER),
+            Some((&f.rekor, now())),
+        )
+        .unwrap(),
+    )
     .await;
     let policy = f.policy(
         "      - issuerRegExp: '^https://token\\.actions\\.githubusercontent\\.com$'\n        \
@@ -126,11 +134,14 @@ async fn identity_regular_expressions_and_email_subjects_match_like_cosign() {
     );
     f.verify(&policy).await.unwrap();
 
-    f.push(sig_layer(
-        &f.payload(),
-        &f.signer("jane@acme.example", "https://accounts.google.com"),
-        Some((&f.rekor, now())),
-    ))
+    f.push(
+        sig_layer(
+            &f.payload(),
+            &f.signer("jane@acme.example", "https://accounts.google.com"),
+            Some((&f.rekor, now())),
+        )
+        .unwrap(),
+    )
     .await;
     let policy =
         f.policy("      - issuer: https://accounts.google.com\n        subject: jane@acme.example");
@@ -145,11 +156,14 @@ async fn identity_regular_expressions_and_email_subjects_match_like_cosign() {
 async fn a_certificate_for_another_workflow_is_rejected_as_identity_mismatch() {
     let f = Fixture::new("acme/wrong-identity").await;
     let other = "https://github.com/acme/bookstore/.github/workflows/debug.yml@refs/heads/dev";
-    f.push(sig_layer(
-        &f.payload(),
-        &f.signer(other, GITHUB_ISSUER),
-        Some((&f.rekor, now())),
-    ))
+    f.push(
+        sig_layer(
+            &f.payload(),
+            &f.signer(other, GITHUB_ISSUER),
+            Some((&f.rekor, now())),
+        )
+        .unwrap(),
+    )
     .await;
     let err = f.verify(&f.release_policy()).await.unwrap_err();
     assert_eq!(err.category(), "IdentityMismatch");
@@ -163,11 +177,14 @@ async fn a_certificate_for_another_workflow_is_rejected_as_identity_mismatch() {
 #[tokio::test]
 async fn a_certificate_from_another_oidc_issuer_is_rejected_with_an_issuer_reason() {
     let f = Fixture::new("acme/wrong-issuer").await;
-    f.push(sig_layer(
-        &f.payload(),
-        &f.signer(RELEASE_WORKFLOW, "https://evil-issuer.example"),
-        Some((&f.rekor, now())),
-    ))
+    f.push(
+        sig_layer(
+            &f.payload(),
+            &f.signer(RELEASE_WORKFLOW, "https://evil-issuer.example"),
+            Some((&f.rekor, now())),
+        )
+        .unwrap(),
+    )
     .await;
     let err = f.verify(&f.release_policy()).await.unwrap_err();
     assert_eq!(err.category(), "IdentityMismatch");
@@ -181,18 +198,20 @@ async fn a_certificate_from_another_oidc_issuer_is_rejected_with_an_issuer_reaso
 #[tokio::test]
 async fn a_certificate_that_expired_before_the_rekor_integrated_time_is_rejected() {
     let f = Fixture::new("acme/expired").await;
-    let cert_pem = f.ca.issue(
-        RELEASE_WORKFLOW,
-        GITHUB_ISSUER,
-        &f.key,
-        now() - 3600,
-        now() - 3000,
-    );
+    let cert_pem =
+        f.ca.issue(
+            RELEASE_WORKFLOW,
+            GITHUB_ISSUER,
+            &f.key,
+            now() - 3600,
+            now() - 3000,
+        )
+        .unwrap();
     let signer = Signer::Keyless {
         key: &f.key,
         cert_pem,
     };
-    f.push(sig_layer(&f.payload(), &signer, Some((&f.rekor, now()))))
+    f.push(sig_layer(&f.payload(), &signer, Some((&f.rekor, now()))).unwrap())
         .await;
     let err = f.verify(&f.release_policy()).await.unwrap_err();
     assert_eq!(err.category(), "CertificateUntrusted");
@@ -206,12 +225,14 @@ async fn a_certificate_that_expired_before_the_rekor_integrated_time_is_rejected
 #[tokio::test]
 async fn a_certificate_from_a_ca_outside_the_trust_root_is_rejected() {
     let f = Fixture::new("acme/untrusted-ca").await;
-    let rogue = TestCa::new("rogue-ca");
+    let rogue = TestCa::new("rogue-ca").unwrap();
     let signer = Signer::Keyless {
         key: &f.key,
-        cert_pem: rogue.issue_now(RELEASE_WORKFLOW, GITHUB_ISSUER, &f.key),
+        cert_pem: rogue
+            .issue_now(RELEASE_WORKFLOW, GITHUB_ISSUER, &f.key)
+            .unwrap(),
     };
-    f.push(sig_layer(&f.payload(), &signer, Some((&f.rekor, now()))))
+    f.push(sig_layer(&f.payload(), &signer, Some((&f.rekor, now()))).unwrap())
         .await;
     let err = f.verify(&f.release_policy()).await.unwrap_err();
     assert_eq!(err.category(), "CertificateUntrusted");
@@ -228,12 +249,16 @@ async fn a_ca_outside_its_trust_root_validity_window_is_not_trusted() {
     let root_json = trusted_root_json(
         &[(&f.ca, Some(now() - 7200), Some(now() - 3600))],
         &[&f.rekor],
-    );
-    f.push(sig_layer(
-        &f.payload(),
-        &f.signer(RELEASE_WORKFLOW, GITHUB_ISSUER),
-        Some((&f.rekor, now())),
-    ))
+    )
+    .unwrap();
+    f.push(
+        sig_layer(
+            &f.payload(),
+            &f.signer(RELEASE_WORKFLOW, GITHUB_ISSUER),
+            Some((&f.rekor, now())),
+        )
+        .unwrap(),
+    )
     .await;
     let policy = keyless_policy(
         &image_glob(&f.image),
@@ -253,11 +278,14 @@ async fn a_ca_outside_its_trust_root_validity_window_is_not_trusted() {
 #[tokio::test]
 async fn a_keyless_signature_without_a_rekor_bundle_is_rejected() {
     let f = Fixture::new("acme/no-bundle").await;
-    f.push(sig_layer(
-        &f.payload(),
-        &f.signer(RELEASE_WORKFLOW, GITHUB_ISSUER),
-        None,
-    ))
+    f.push(
+        sig_layer(
+            &f.payload(),
+            &f.signer(RELEASE_WORKFLOW, GITHUB_ISSUER),
+            None,
+        )
+        .unwrap(),
+    )
     .await;
     let err = f.verify(&f.release_policy()).await.unwrap_err();
     assert_eq!(err.category(), "TransparencyLogInvalid");
@@ -267,12 +295,13 @@ async fn a_keyless_signature_without_a_rekor_bundle_is_rejected() {
 #[tokio::test]
 async fn a_set_signed_by_a_key_outside_the_trust_root_is_rejected_as_forged() {
     let f = Fixture::new("acme/forged-set").await;
-    let forger = TestRekor::new();
+    let forger = TestRekor::new().unwrap();
     let mut layer = sig_layer(
         &f.payload(),
         &f.signer(RELEASE_WORKFLOW, GITHUB_ISSUER),
         Some((&forger, now())),
-    );
+    )
+    .unwrap();
     let bundle = layer
         .annotations
         .get_mut("dev.sigstore.cosign/bundle")
@@ -292,7 +321,8 @@ async fn a_payload_tampered_after_signing_is_rejected_although_sigstore_identity
         &f.payload(),
         &f.signer(RELEASE_WORKFLOW, GITHUB_ISSUER),
         Some((&f.rekor, now())),
-    );
+    )
+    .unwrap();
     // Still about this digest (so sigstore's digest check passes), but not the bytes signed.
     layer.data = simple_signing("evil.example/anything", &f.image.digest);
     f.push(layer).await;
@@ -314,9 +344,9 @@ async fn a_rekor_bundle_copied_from_another_signature_is_rejected_although_sigst
     let signer = f.signer(RELEASE_WORKFLOW, GITHUB_ISSUER);
     // A genuine, logged signature of another image by the same identity...
     let other_payload = simple_signing(&f.image.repository, &format!("sha256:{}", "ab".repeat(32)));
-    let logged = sig_layer(&other_payload, &signer, Some((&f.rekor, now())));
+    let logged = sig_layer(&other_payload, &signer, Some((&f.rekor, now()))).unwrap();
     // ...whose bundle is stapled onto a signature that was never logged.
-    let mut layer = sig_layer(&f.payload(), &signer, None);
+    let mut layer = sig_layer(&f.payload(), &signer, None).unwrap();
     layer.annotations.insert(
         "dev.sigstore.cosign/bundle".into(),
         logged.annotations["dev.sigstore.cosign/bundle"].clone(),
@@ -336,8 +366,8 @@ async fn a_rekor_bundle_copied_from_another_signature_is_rejected_although_sigst
 #[tokio::test]
 async fn a_keyless_layer_does_not_satisfy_a_key_authority_and_vice_versa() {
     let f = Fixture::new("acme/mixed").await;
-    let key = Key::p256();
-    f.push(sig_layer(&f.payload(), &Signer::Key(&key), None))
+    let key = Key::p256().unwrap();
+    f.push(sig_layer(&f.payload(), &Signer::Key(&key), None).unwrap())
         .await;
     let err = f.verify(&f.release_policy()).await.unwrap_err();
     assert_eq!(err.category(), "SignatureInvalid");

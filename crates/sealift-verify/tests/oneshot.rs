@@ -22,7 +22,7 @@ async fn every_matching_policy_of_the_file_must_pass_with_keys_read_from_the_sec
     let image = push_test_image(&registry, "acme/oneshot", "v1", "x")
         .await
         .unwrap();
-    let (team, platform) = (Key::p256(), Key::ed25519());
+    let (team, platform) = (Key::p256().unwrap(), Key::ed25519().unwrap());
     let dir = std::env::temp_dir().join(format!("sealift-oneshot-{}", rand_suffix()));
     for (secret, key) in [("team-key", &team), ("platform-key", &platform)] {
         std::fs::create_dir_all(dir.join(secret)).unwrap();
@@ -50,9 +50,10 @@ async fn every_matching_policy_of_the_file_must_pass_with_keys_read_from_the_sec
         &registry,
         &image,
         "sig",
-        &[sig_layer(&payload, &Signer::Key(&team), None)],
+        &[sig_layer(&payload, &Signer::Key(&team), None).unwrap()],
     )
-    .await;
+    .await
+    .unwrap();
     let err = verify_once(&image.by_digest(), options()).await;
     // The third policy's Secret is missing: compiling the file fails before anything is checked.
     assert_eq!(err.unwrap_err().category(), "InvalidPolicy");
@@ -72,10 +73,12 @@ async fn every_matching_policy_of_the_file_must_pass_with_keys_read_from_the_sec
     );
 
     let layers = [
-        sig_layer(&payload, &Signer::Key(&team), None),
-        sig_layer(&payload, &Signer::Key(&platform), None),
+        sig_layer(&payload, &Signer::Key(&team), None).unwrap(),
+        sig_layer(&payload, &Signer::Key(&platform), None).unwrap(),
     ];
-    push_artifact(&registry, &image, "sig", &layers).await;
+    push_artifact(&registry, &image, "sig", &layers)
+        .await
+        .unwrap();
     let evidence = verify_once(&image.by_digest(), options()).await.unwrap();
     let names: Vec<_> = evidence.iter().map(|e| e.policy.name.as_str()).collect();
     assert_eq!(names, ["team", "platform"]);
@@ -84,7 +87,7 @@ async fn every_matching_policy_of_the_file_must_pass_with_keys_read_from_the_sec
 
 #[tokio::test]
 async fn an_image_no_policy_of_the_file_covers_is_rejected() {
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let text = key_policy_text(&key);
     let options = OneShot {
         policy_text: text,

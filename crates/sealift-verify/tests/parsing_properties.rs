@@ -35,15 +35,15 @@ fn to_cosign(l: Layer) -> CosignLayer {
 fn signed() -> &'static Signed {
     static SIGNED: OnceLock<Signed> = OnceLock::new();
     SIGNED.get_or_init(|| {
-        let key = Key::p256();
+        let key = Key::p256().unwrap();
         let policy = key_policy(
             "registry.example.com/**",
             &[&key],
             &format!("  transparencyLog: {{required: false}}\n  attestations:\n  - predicateType: {SLSA_V1}\n"),
         );
         let statement = statement(DIGEST, SLSA_V1, &json!({"builder": {"id": "ci"}, "n": [1, 2, 3]}));
-        let sig = to_cosign(sig_layer(&simple_signing("registry.example.com/acme/app", DIGEST), &Signer::Key(&key), None));
-        let att = to_cosign(att_layer(&statement, SLSA_V1, &Signer::Key(&key), None));
+        let sig = to_cosign(sig_layer(&simple_signing("registry.example.com/acme/app", DIGEST), &Signer::Key(&key), None).unwrap());
+        let att = to_cosign(att_layer(&statement, SLSA_V1, &Signer::Key(&key), None).unwrap());
         Signed { policy, sig, att, statement }
     })
 }

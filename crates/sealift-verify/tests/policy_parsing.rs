@@ -32,7 +32,7 @@ fn invalid(yaml: &str) -> (String, String) {
 
 #[test]
 fn a_misspelt_field_is_an_error_naming_its_path() {
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let yaml = key_yaml(&key, "  transparencyLog: {requried: false}\n");
     let (path, reason) = invalid(&yaml);
     assert_eq!(path, "document 0: spec.transparencyLog.requried");
@@ -57,7 +57,7 @@ fn a_misspelt_field_is_an_error_naming_its_path() {
 
 #[test]
 fn a_wrong_type_names_its_path_too() {
-    let yaml = key_yaml(&Key::p256(), "  threshold: two\n");
+    let yaml = key_yaml(&Key::p256().unwrap(), "  threshold: two\n");
     let (path, reason) = invalid(&yaml);
     assert_eq!(path, "document 0: spec.threshold");
     assert!(reason.contains("invalid type"), "{reason}");
@@ -87,7 +87,11 @@ fn a_key_that_is_not_a_pem_public_key_is_refused() {
 
 #[test]
 fn an_identity_with_an_invalid_regex_or_without_a_subject_is_refused() {
-    let root = trusted_root_json(&[(&TestCa::new("ca"), None, None)], &[&TestRekor::new()]);
+    let root = trusted_root_json(
+        &[(&TestCa::new("ca").unwrap(), None, None)],
+        &[&TestRekor::new().unwrap()],
+    )
+    .unwrap();
     let yaml = keyless_policy_yaml(
         "**",
         "      - issuer: x\n        subjectRegExp: '(unclosed'",
@@ -125,7 +129,7 @@ fn a_trust_root_that_is_not_a_trusted_root_json_is_refused() {
 #[test]
 fn a_threshold_above_the_number_of_authorities_is_refused() {
     let (path, reason) = invalid(&key_yaml(
-        &Key::p256(),
+        &Key::p256().unwrap(),
         "  threshold: 2\n  transparencyLog: {required: false}\n",
     ));
     assert_eq!(path, "spec.threshold");
@@ -137,16 +141,18 @@ fn a_threshold_above_the_number_of_authorities_is_refused() {
 
 #[test]
 fn a_required_transparency_log_without_any_rekor_key_is_refused_for_key_authorities() {
-    let (path, reason) = invalid(&key_yaml(&Key::p256(), ""));
+    let (path, reason) = invalid(&key_yaml(&Key::p256().unwrap(), ""));
     assert_eq!(path, "spec.transparencyLog.required");
     assert!(reason.contains("no trust root with Rekor keys"), "{reason}");
     let root = Arc::new(
         sealift_verify::TrustedRoot::from_json(
-            trusted_root_json(&[], &[&TestRekor::new()]).as_bytes(),
+            trusted_root_json(&[], &[&TestRekor::new().unwrap()])
+                .unwrap()
+                .as_bytes(),
         )
         .unwrap(),
     );
-    compile_with_root(&key_yaml(&Key::p256(), ""), Some(root)).unwrap();
+    compile_with_root(&key_yaml(&Key::p256().unwrap(), ""), Some(root)).unwrap();
 }
 
 #[test]
@@ -159,8 +165,12 @@ fn a_keyless_authority_without_trust_root_needs_a_default_one() {
 
 #[test]
 fn keys_and_trust_roots_are_read_from_secrets_with_their_default_keys() {
-    let key = Key::p256();
-    let root = trusted_root_json(&[(&TestCa::new("ca"), None, None)], &[&TestRekor::new()]);
+    let key = Key::p256().unwrap();
+    let root = trusted_root_json(
+        &[(&TestCa::new("ca").unwrap(), None, None)],
+        &[&TestRekor::new().unwrap()],
+    )
+    .unwrap();
     let yaml = "apiVersion: sealift.dev/v1alpha1\nkind: TrustPolicy\nmetadata: {name: p, namespace: shop}\n\
                 spec:\n  images: ['**']\n  authorities:\n  - key: {secretRef: {name: cosign}}\n  \
                 - keyless:\n      identities: [{issuer: i, subject: s}]\n      \
@@ -207,7 +217,7 @@ fn tempfile_dir() -> std::path::PathBuf {
 
 #[test]
 fn several_documents_parse_with_their_identity_and_a_file_gets_a_content_uid() {
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let text = format!(
         "{}---\n{}",
         key_yaml(&key, "  transparencyLog: {required: false}\n"),
@@ -235,9 +245,9 @@ fn several_documents_parse_with_their_identity_and_a_file_gets_a_content_uid() {
 
 #[test]
 fn a_document_of_another_kind_or_version_is_refused() {
-    let yaml = key_yaml(&Key::p256(), "").replace("kind: TrustPolicy", "kind: Promotion");
+    let yaml = key_yaml(&Key::p256().unwrap(), "").replace("kind: TrustPolicy", "kind: Promotion");
     assert_eq!(invalid(&yaml).0, "document 0: kind");
-    let yaml = key_yaml(&Key::p256(), "").replace("v1alpha1", "v1");
+    let yaml = key_yaml(&Key::p256().unwrap(), "").replace("v1alpha1", "v1");
     assert_eq!(invalid(&yaml).0, "document 0: apiVersion");
     assert!(PolicyDocument::parse_all("").is_err());
     assert!(
@@ -250,7 +260,7 @@ fn a_document_of_another_kind_or_version_is_refused() {
 
 #[test]
 fn selection_is_fail_closed_and_returns_every_matching_policy() {
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let policy = |glob: &str| key_policy(glob, &[&key], "  transparencyLog: {required: false}\n");
     let policies = [
         policy("registry.example.com/acme/**"),

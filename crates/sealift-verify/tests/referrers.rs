@@ -156,15 +156,16 @@ async fn a_registry_without_the_referrers_api_costs_one_request_and_changes_noth
     let image = push_test_image(&registry, "acme/no-referrers", "v1", "x")
         .await
         .unwrap();
-    let key = Key::p256();
+    let key = Key::p256().unwrap();
     let payload = simple_signing(&image.repository, &image.digest);
     push_artifact(
         &registry,
         &image,
         "sig",
-        &[sig_layer(&payload, &Signer::Key(&key), None)],
+        &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
     )
-    .await;
+    .await
+    .unwrap();
     let mut config = config_for(&registry);
     config.referrers = true;
     let verifier = Verifier::new(config).unwrap();

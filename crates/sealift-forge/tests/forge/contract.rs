@@ -192,9 +192,9 @@ fn every_field_sealift_reads_or_sends_on_github_is_in_githubs_published_descript
     let v = check(
         ForgeKind::GitHub,
         &[
-            spec::github_octokit(),
-            spec::github_enterprise(),
-            spec::github_upstream_extract(),
+            spec::github_octokit().unwrap(),
+            spec::github_enterprise().unwrap(),
+            spec::github_upstream_extract().unwrap(),
         ],
     );
     assert!(v.is_empty(), "{}", v.join("\n"));
@@ -202,25 +202,25 @@ fn every_field_sealift_reads_or_sends_on_github_is_in_githubs_published_descript
 
 #[test]
 fn every_field_sealift_reads_or_sends_on_gitea_is_in_giteas_published_description() {
-    let v = check(ForgeKind::Gitea, &[spec::gitea()]);
+    let v = check(ForgeKind::Gitea, &[spec::gitea().unwrap()]);
     assert!(v.is_empty(), "{}", v.join("\n"));
 }
 
 #[test]
 fn every_field_sealift_reads_or_sends_on_forgejo_is_in_forgejos_published_description() {
-    let v = check(ForgeKind::Forgejo, &[spec::forgejo()]);
+    let v = check(ForgeKind::Forgejo, &[spec::forgejo().unwrap()]);
     assert!(v.is_empty(), "{}", v.join("\n"));
 }
 
 #[test]
 fn every_field_sealift_reads_or_sends_on_gitlab_is_among_gitlabs_documented_fields() {
-    let v = check(ForgeKind::GitLab, &[spec::gitlab_documented()]);
+    let v = check(ForgeKind::GitLab, &[spec::gitlab_documented().unwrap()]);
     assert!(v.is_empty(), "{}", v.join("\n"));
 }
 
 #[test]
 fn the_field_check_catches_an_undeclared_field_a_wrong_type_and_an_unsafe_non_null() {
-    let spec = spec::github_octokit();
+    let spec = spec::github_octokit().unwrap();
     let pull = json!({"$ref": "#/components/schemas/pull-request"});
     let mine = json!({
         "type": "object",
@@ -262,7 +262,7 @@ fn the_field_check_catches_an_undeclared_field_a_wrong_type_and_an_unsafe_non_nu
 
 #[test]
 fn githubs_create_operation_rejects_labels_it_would_silently_ignore() {
-    let spec = spec::github_octokit();
+    let spec = spec::github_octokit().unwrap();
     let op = spec.op_by_id("pulls/create").unwrap();
     let body =
         json!({"title": "t", "head": "h", "base": "main", "body": "b", "labels": ["promotion"]});
@@ -279,7 +279,7 @@ fn githubs_create_operation_rejects_labels_it_would_silently_ignore() {
 
 #[test]
 fn the_request_check_catches_undeclared_and_mistyped_parameters_and_wrong_paths() {
-    let gitea = spec::gitea();
+    let gitea = spec::gitea().unwrap();
     let op = gitea.op_by_id("repoListPullRequests").unwrap();
     let q = |pairs: &[(&str, &str)]| {
         pairs
@@ -314,9 +314,9 @@ fn the_request_check_catches_undeclared_and_mistyped_parameters_and_wrong_paths(
 
 #[test]
 fn the_response_check_catches_a_missing_required_field_and_a_wrong_type() {
-    let spec = spec::github_octokit();
+    let spec = spec::github_octokit().unwrap();
     let op = spec.op_by_id("pulls/get").unwrap();
-    let mut pull = spec.filler(&op.id, 200);
+    let mut pull = spec.filler(&op.id, 200).unwrap();
     assert!(
         spec.check_response(&op, 200, Some(&pull)).is_empty(),
         "the filler itself is valid"
@@ -348,9 +348,9 @@ fn the_response_check_catches_a_missing_required_field_and_a_wrong_type() {
 
 #[test]
 fn swagger_responses_may_carry_null_where_go_pointers_are_nil_but_nothing_else_is_relaxed() {
-    let forgejo = spec::forgejo();
+    let forgejo = spec::forgejo().unwrap();
     let op = forgejo.op_by_id("repoGetPullRequest").unwrap();
-    let mut pull = forgejo.filler(&op.id, 200);
+    let mut pull = forgejo.filler(&op.id, 200).unwrap();
     pull["merged_at"] = Value::Null;
     pull["merge_commit_sha"] = Value::Null;
     assert!(forgejo.check_response(&op, 200, Some(&pull)).is_empty());
@@ -366,7 +366,7 @@ fn the_github_description_is_the_pinned_octokit_release() {
     assert_eq!(package["name"], "@octokit/openapi");
     assert_eq!(package["version"], OCTOKIT_OPENAPI_VERSION);
     assert_eq!(
-        spec::github_octokit().doc["info"]["version"]
+        spec::github_octokit().unwrap().doc["info"]["version"]
             .as_str()
             .map(|v| !v.is_empty()),
         Some(true)
@@ -376,7 +376,7 @@ fn the_github_description_is_the_pinned_octokit_release() {
 /// The published description itself states the `owner:branch` format the quirk test pins.
 #[test]
 fn githubs_description_documents_the_owner_branch_head_filter() {
-    let spec = spec::github_octokit();
+    let spec = spec::github_octokit().unwrap();
     let list = &spec.doc["paths"]["/repos/{owner}/{repo}/pulls"]["get"]["parameters"];
     let head = list
         .as_array()

@@ -1,7 +1,7 @@
 //! Gitea 1.27 and Forgejo 16: every test runs against both stand-ins, each checked against its
 //! own description.
 
-use super::gitea_standin::{FORK_REPO_ID, GiteaForge, OWNER, REPO};
+use super::gitea_standin::{FORK_REPO_ID, Flavor, GiteaForge, OWNER, REPO};
 use super::server::{Reply, StandIn};
 use super::spec;
 use super::*;
@@ -20,19 +20,34 @@ pub struct Gt {
     pub clock: Arc<ManualClock>,
 }
 
+impl Drop for Gt {
+    fn drop(&mut self) {
+        check_on_drop(&self.standin);
+    }
+}
+
 impl Gt {
     pub async fn start(flavor: ForgeKind) -> Self {
         let spec = if flavor == ForgeKind::Forgejo {
-            spec::forgejo()
+            spec::forgejo().unwrap()
         } else {
-            spec::gitea()
+            spec::gitea().unwrap()
         };
         let standin = StandIn::start(
-            GiteaForge::new(flavor, spec.clone(), TOKEN),
+            GiteaForge::new(
+                if flavor == ForgeKind::Forgejo {
+                    Flavor::Forgejo
+                } else {
+                    Flavor::Gitea
+                },
+                spec.clone(),
+                TOKEN,
+            ),
             "/api/v1",
             vec![spec],
         )
-        .await;
+        .await
+        .unwrap();
         standin.behaviour().set_origin(&standin.origin);
         Self {
             flavor,
@@ -84,7 +99,7 @@ async fn opening_a_pull_request_adds_labels_by_name_and_requests_reviewers() {
             opened.pull_request.url,
             format!("{}/{OWNER}/{REPO}/pulls/1", gt.standin.origin)
         );
-        let pull = gt.standin.behaviour().pull(1);
+        let pull = gt.standin.behaviour().pull(1).unwrap();
         assert_eq!(pull.labels, ["promotion"], "{}", gt.flavor);
         assert_eq!(pull.reviewers, ["alice"], "{}", gt.flavor);
         assert_eq!(pull.teams, ["platform"], "{}", gt.flavor);
@@ -104,7 +119,7 @@ async fn opening_a_pull_request_adds_labels_by_name_and_requests_reviewers() {
             gt.standin.exchanges()[0].request.header("authorization"),
             Some(format!("token {TOKEN}").as_str())
         );
-        gt.standin.assert_contract();
+        gt.standin.assert_clean().unwrap();
     })
     .await;
 }
@@ -174,7 +189,7 @@ async fn an_old_closed_pull_request_for_the_branch_is_not_mistaken_for_the_open_
             "base_branch"
         };
         assert_eq!(lists[0].request.q(filter), Some(BASE), "{}", gt.flavor);
-        gt.standin.assert_contract();
+        gt.standin.assert_clean().unwrap();
     })
     .await;
 }
@@ -238,7 +253,7 @@ async fn merged_and_closed_states_are_reported_with_the_merge_commit() {
             .pull_request
             .number;
         assert_eq!(forge.get(n).await.unwrap().state, PullRequestState::Open);
-        let sha = gt.standin.behaviour().merge(n);
+        let sha = gt.standin.behaviour().merge(n).unwrap();
         let merged = forge.get(n).await.unwrap();
         assert_eq!(
             (merged.state, merged.merge_commit),
@@ -252,7 +267,7 @@ async fn merged_and_closed_states_are_reported_with_the_merge_commit() {
             (closed.state, closed.merge_commit),
             (PullRequestState::Closed, None)
         );
-        gt.standin.assert_contract();
+        gt.standin.assert_clean().unwrap();
     })
     .await;
 }
@@ -300,7 +315,14 @@ async fn a_draft_is_opened_with_the_work_in_progress_prefix() {
         let opened = gt.forge().open(&new).await.unwrap();
         assert!(opened.pull_request.draft, "{}", gt.flavor);
         assert_eq!(opened.pull_request.title, new.title);
-        assert!(gt.standin.behaviour().pull(1).title.starts_with("WIP: "));
+        assert!(
+            gt.standin
+                .behaviour()
+                .pull(1)
+                .unwrap()
+                .title
+                .starts_with("WIP: ")
+        );
     })
     .await;
 }

@@ -1,8 +1,7 @@
 //! GitHub: opening, adopting, the `head=owner:branch` quirk, statuses, state, errors, Enterprise.
 
-use super::github_standin::{BOT, GitHubForge, OWNER, REPO, TEST_MERGE_SHA};
-use super::server::{Reply, StandIn};
-use super::spec;
+use super::github_standin::{BOT, GithubOptions, GithubStandin, OWNER, REPO, TEST_MERGE_SHA};
+use super::server::Reply;
 use super::*;
 use sealift_api::{ForgeProvider, PullRequestState};
 use sealift_forge::{
@@ -13,36 +12,31 @@ use serde_json::json;
 pub const TOKEN: &str = "ghp_SealiftTestToken0123456789abcdefABCD";
 
 pub struct Gh {
-    pub standin: StandIn<GitHubForge>,
+    pub standin: GithubStandin,
     pub clock: Arc<ManualClock>,
+}
+
+impl Drop for Gh {
+    fn drop(&mut self) {
+        check_on_drop(&self.standin);
+    }
 }
 
 impl Gh {
     /// github.com: checked against @octokit/openapi and the upstream extract.
     pub async fn start() -> Self {
-        Self::start_at(
-            "",
-            vec![spec::github_octokit(), spec::github_upstream_extract()],
-            spec::github_octokit(),
-        )
-        .await
+        Self::start_with(GithubOptions::new()).await
     }
 
     /// GitHub Enterprise Server at `/api/v3`, checked against its own description.
     pub async fn enterprise() -> Self {
-        Self::start_at(
-            "/api/v3",
-            vec![spec::github_enterprise()],
-            spec::github_enterprise(),
-        )
-        .await
+        Self::start_with(GithubOptions::new().enterprise()).await
     }
 
-    async fn start_at(base: &str, specs: Vec<Arc<spec::Spec>>, filler: Arc<spec::Spec>) -> Self {
+    async fn start_with(options: GithubOptions) -> Self {
         let clock = mk_clock();
-        let standin =
-            StandIn::start(GitHubForge::new(filler, clock.clone(), TOKEN), base, specs).await;
-        standin.behaviour().set_origin(&standin.origin);
+        let options = options.token(TOKEN).clock(standin_clock(&clock));
+        let standin = GithubStandin::start(options).await.unwrap();
         Self { standin, clock }
     }
 
@@ -86,7 +80,7 @@ async fn opening_a_pull_request_sends_the_evidence_then_labels_and_reviewers() {
         pr.url,
         format!("{}/{OWNER}/{REPO}/pull/1", gh.standin.origin)
     );
-    let stored = gh.standin.behaviour().pull(1);
+    let stored = gh.standin.behaviour().pull(1).unwrap();
     assert_eq!(
         stored.title,
         "Promote bookstore/catalog sha256:9f3c1a… staging → prod"
@@ -115,7 +109,7 @@ async fn opening_a_pull_request_sends_the_evidence_then_labels_and_reviewers() {
             .is_none()
     );
     assert_eq!(gh.standin.calls("issues/add-labels").len(), 1);
-    gh.standin.assert_contract();
+    gh.standin.assert_clean().unwrap();
 }
 
 #[tokio::test]
@@ -159,7 +153,7 @@ async fn a_pull_request_already_exists_answer_is_resolved_by_lookup() {
     let create = gh.standin.calls("pulls/create");
     assert_eq!((create.len(), create[0].status), (1, 422));
     // Adoption brought the adopted pull request's title and body up to date.
-    assert!(body::parse_marker(&gh.standin.behaviour().pull(existing).body).is_some());
+    assert!(body::parse_marker(&gh.standin.behaviour().pull(existing).unwrap().body).is_some());
 }
 
 #[tokio::test]
@@ -267,19 +261,16 @@ async fn the_verified_status_is_set_on_the_head_commit() {
         target_url: None,
     };
     gh.forge().set_status(HEAD_SHA, &status).await.unwrap();
-    let statuses = gh
-        .standin
-        .behaviour()
-        .state
-        .lock()
-        .unwrap()
-        .statuses
-        .clone();
+    let statuses = gh.standin.statuses();
+    assert_eq!(statuses.len(), 1);
     assert_eq!(
-        statuses,
-        [
-            json!({"state": "success", "context": "sealift/verified", "description": status.description, "sha": HEAD_SHA})
-        ]
+        statuses[0].body,
+        json!({"state": "success", "context": "sealift/verified", "description": status.description}),
+        "no target_url when there is none"
+    );
+    assert_eq!(
+        (statuses[0].sha.as_str(), statuses[0].context.as_str()),
+        (HEAD_SHA, VERIFIED_CONTEXT)
     );
 }
 
@@ -295,7 +286,7 @@ async fn a_merged_pull_request_reports_its_merge_commit_and_an_open_one_does_not
         .number;
     // Quirk: GitHub fills merge_commit_sha for open pull requests with the test merge commit.
     assert_eq!(
-        gh.standin.behaviour().pull(n).merge_sha.as_deref(),
+        gh.standin.behaviour().pull(n).unwrap().merge_sha.as_deref(),
         Some(TEST_MERGE_SHA)
     );
     let open = forge.get(n).await.unwrap();
@@ -303,7 +294,7 @@ async fn a_merged_pull_request_reports_its_merge_commit_and_an_open_one_does_not
         (open.state, open.merge_commit),
         (PullRequestState::Open, None)
     );
-    let sha = gh.standin.behaviour().merge(n);
+    let sha = gh.standin.behaviour().merge(n).unwrap();
     let merged = forge.get(n).await.unwrap();
     assert_eq!(merged.state, PullRequestState::Merged);
     assert_eq!(merged.merge_commit.as_deref(), Some(sha.as_str()));
@@ -462,5 +453,5 @@ async fn github_enterprise_server_is_reached_under_api_v3() {
             .iter()
             .all(|e| e.request.path.starts_with("/repos/"))
     );
-    gh.standin.assert_contract();
+    gh.standin.assert_clean().unwrap();
 }

@@ -117,7 +117,7 @@ async fn an_installation_token_is_minted_with_a_signed_jwt_and_reused() {
             Some(format!("Bearer {}", minted[0]).as_str())
         );
     }
-    app.gh.standin.assert_contract();
+    app.gh.standin.assert_clean().unwrap();
 }
 
 #[tokio::test]

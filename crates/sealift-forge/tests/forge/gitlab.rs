@@ -18,11 +18,18 @@ pub struct Gl {
     pub clock: Arc<ManualClock>,
 }
 
+impl Drop for Gl {
+    fn drop(&mut self) {
+        check_on_drop(&self.standin);
+    }
+}
+
 impl Gl {
     pub async fn start() -> Self {
-        let spec = spec::gitlab_documented();
-        let standin =
-            StandIn::start(GitLabForge::new(spec.clone(), TOKEN), "/api/v4", vec![spec]).await;
+        let spec = spec::gitlab_documented().unwrap();
+        let standin = StandIn::start(GitLabForge::new(spec.clone(), TOKEN), "/api/v4", vec![spec])
+            .await
+            .unwrap();
         standin.behaviour().set_origin(&standin.origin);
         Self {
             standin,
@@ -58,7 +65,11 @@ async fn opening_a_merge_request_addresses_the_project_by_its_encoded_path() {
     let gl = Gl::start().await;
     let opened = gl.forge().open(&gl.new_pull()).await.unwrap();
     assert!(!opened.adopted);
-    let mr = gl.standin.behaviour().mr(opened.pull_request.number);
+    let mr = gl
+        .standin
+        .behaviour()
+        .mr(opened.pull_request.number)
+        .unwrap();
     assert_eq!(mr.labels, ["promotion"], "labels are set at creation");
     assert_eq!(mr.reviewer_ids, [11], "alice, by user id");
     assert!(
@@ -87,7 +98,7 @@ async fn opening_a_merge_request_addresses_the_project_by_its_encoded_path() {
         opened.pull_request.url,
         format!("{}/acme/gitops/-/merge_requests/1", gl.standin.origin)
     );
-    gl.standin.assert_contract();
+    gl.standin.assert_clean().unwrap();
 }
 
 #[tokio::test]
@@ -164,7 +175,7 @@ async fn reviewers_are_resolved_to_user_ids_and_added_to_those_already_asked() {
         )
         .await
         .unwrap();
-    assert_eq!(gl.standin.behaviour().mr(n).reviewer_ids, [11, 12]);
+    assert_eq!(gl.standin.behaviour().mr(n).unwrap().reviewer_ids, [11, 12]);
     let err = forge
         .request_reviewers(
             n,
@@ -263,7 +274,7 @@ async fn merge_states_map_to_open_merged_and_closed() {
     let ff = b.add_mr("other", BASE, PROJECT_ID);
     b.set_state(ff, "merged", None);
     let merged = forge.get(ff).await.unwrap();
-    assert_eq!(merged.merge_commit, Some(b.mr(ff).sha));
+    assert_eq!(merged.merge_commit, Some(b.mr(ff).unwrap().sha));
     let closed = forge
         .close(b.add_mr("third", BASE, PROJECT_ID))
         .await
@@ -272,7 +283,7 @@ async fn merge_states_map_to_open_merged_and_closed() {
         (closed.state, closed.merge_commit),
         (PullRequestState::Closed, None)
     );
-    gl.standin.assert_contract();
+    gl.standin.assert_clean().unwrap();
 }
 
 #[tokio::test]
@@ -291,7 +302,7 @@ async fn a_draft_stays_a_draft_when_sealift_refreshes_its_title() {
     let adopted = forge.open(&new).await.unwrap();
     assert!(adopted.adopted && adopted.pull_request.draft);
     assert_eq!(
-        gl.standin.behaviour().mr(1).title,
+        gl.standin.behaviour().mr(1).unwrap().title,
         format!("Draft: {}", new.title)
     );
 }

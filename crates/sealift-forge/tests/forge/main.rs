@@ -1,22 +1,22 @@
 //! Sealift's pull-request providers against local stand-ins of GitHub, GitLab, Gitea and Forgejo
 //! that behave like the real APIs (quirks included), with every request and response checked
 //! against the forge's own published API description. One test binary: modules share the
-//! parsed descriptions.
+//! parsed descriptions. The stand-ins themselves live in `sealift_testrig::forge` (end-to-end
+//! tests and the demo use them too).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod contract;
 mod gitea;
-mod gitea_standin;
 mod github;
 mod github_app;
-mod github_standin;
 mod gitlab;
-mod gitlab_standin;
 mod limits;
-mod schema;
 mod secrets;
-mod server;
-mod spec;
+
+pub(crate) use sealift_testrig::forge::gitea as gitea_standin;
+pub(crate) use sealift_testrig::forge::github as github_standin;
+pub(crate) use sealift_testrig::forge::gitlab as gitlab_standin;
+pub(crate) use sealift_testrig::forge::{schema, server, spec};
 
 use sealift_api::{
     AttestationEvidence, Evidence, PolicyEvidence, PromotedImage, PullRequestSpec, RekorEvidence,
@@ -41,6 +41,20 @@ pub(crate) const HEAD_SHA: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
 pub(crate) fn mk_clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::starting_at(NOW))
+}
+
+/// The stand-ins read the same manual clock as the client.
+pub(crate) fn standin_clock(clock: &Arc<ManualClock>) -> Arc<dyn sealift_testrig::forge::Clock> {
+    use sealift_forge::Clock as _;
+    let clock = clock.clone();
+    Arc::new(move || clock.unix_now())
+}
+
+/// A violation fails the test that caused it — when its stand-in is dropped at the latest.
+pub(crate) fn check_on_drop<B: server::Behaviour>(standin: &server::StandIn<B>) {
+    if !std::thread::panicking() {
+        standin.assert_clean().unwrap();
+    }
 }
 
 /// Retries without jitter, so waits can be asserted exactly.

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+/// Which flavour of schema language a description is written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
     /// OpenAPI 3.0 (GitHub, the GitLab transcription): `nullable`, `components/schemas`.
@@ -12,6 +13,7 @@ pub enum Dialect {
     Swagger2,
 }
 
+/// Which side of an exchange a schema is checked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// Strict: an object may carry only the properties the description declares.

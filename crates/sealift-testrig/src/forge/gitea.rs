@@ -8,56 +8,95 @@
 //! * The list filters by `base_branch` (Gitea) or `base` (Forgejo); other parameters are ignored.
 //! * `Authorization: token …`; pagination in `Link` and `X-Total-Count`.
 
+use super::lock;
 use super::schema::merge;
 use super::server::{Behaviour, Reply, Request};
 use super::spec::Spec;
-use sealift_forge::ForgeKind;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// The repository owner.
 pub const OWNER: &str = "acme";
+/// The repository name.
 pub const REPO: &str = "gitops";
+/// The repository's id.
 pub const REPO_ID: i64 = 7;
+/// The id of a fork of it.
 pub const FORK_REPO_ID: i64 = 8;
 
+/// Which of the two related forges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// Gitea 1.27: the list filters by `base_branch`.
+    Gitea,
+    /// Forgejo 16: the list filters by `base`.
+    Forgejo,
+}
+
+/// A pull request as the stand-in keeps it.
 #[derive(Clone, Debug)]
 pub struct GtPull {
+    /// Index.
     pub number: i64,
+    /// Title.
     pub title: String,
+    /// Body.
     pub body: String,
+    /// Head branch.
     pub head: String,
+    /// Repository of the head branch.
     pub head_repo_id: i64,
+    /// Base branch.
     pub base: String,
+    /// `open` or `closed`.
     pub state: String,
+    /// Whether it was merged.
     pub merged: bool,
+    /// The merge commit.
     pub merge_sha: Option<String>,
+    /// Label names.
     pub labels: Vec<String>,
+    /// Requested reviewers.
     pub reviewers: Vec<String>,
+    /// Requested teams.
     pub teams: Vec<String>,
+    /// Author login.
     pub author: String,
 }
 
-#[derive(Default)]
+/// The stand-in's state, open for tests to read and change.
+#[derive(Default, Debug)]
 pub struct GtState {
+    /// Pull requests, index `n` at `n - 1`.
     pub pulls: Vec<GtPull>,
+    /// Labels that exist in the repository (others are ignored when added).
     pub repo_labels: Vec<String>,
+    /// Users that exist.
     pub users: Vec<String>,
+    /// Accepted tokens.
     pub tokens: Vec<String>,
+    /// Commit statuses as posted, with `sha` added.
     pub statuses: Vec<Value>,
 }
 
+/// The Gitea / Forgejo behaviour behind a [`super::server::StandIn`] at `/api/v1`.
 pub struct GiteaForge {
-    pub flavor: ForgeKind,
+    /// Gitea or Forgejo.
+    pub flavor: Flavor,
     spec: Arc<Spec>,
+    /// State: pull requests, labels, users, tokens, statuses.
     pub state: Mutex<GtState>,
     origin: OnceLock<String>,
+    problems: Mutex<Vec<String>>,
 }
 
 impl GiteaForge {
-    pub fn new(flavor: ForgeKind, spec: Arc<Spec>, token: &str) -> Self {
+    /// A stand-in answering from `spec` (the flavor's description) that accepts `token`.
+    pub fn new(flavor: Flavor, spec: Arc<Spec>, token: &str) -> Self {
         Self {
             flavor,
             spec,
+            problems: Mutex::new(Vec::new()),
             state: Mutex::new(GtState {
                 repo_labels: vec!["promotion".into(), "prod".into()],
                 users: vec!["sealift-bot".into(), "alice".into(), "bob".into()],
@@ -68,6 +107,7 @@ impl GiteaForge {
         }
     }
 
+    /// Where the stand-in listens (for the URLs it hands out).
     pub fn set_origin(&self, origin: &str) {
         let _ = self.origin.set(origin.to_owned());
     }
@@ -79,6 +119,17 @@ impl GiteaForge {
             .unwrap_or("http://127.0.0.1")
     }
 
+    /// A minimal valid instance of `component`; a missing one is a problem.
+    fn filler_of(&self, component: &str) -> Value {
+        self.spec.filler_of(component).unwrap_or_else(|e| {
+            let mut problems = lock(&self.problems);
+            if !problems.contains(&e) {
+                problems.push(e);
+            }
+            json!({})
+        })
+    }
+
     fn error(&self, status: u16, message: &str) -> Reply {
         Reply::json(
             status,
@@ -86,8 +137,9 @@ impl GiteaForge {
         )
     }
 
+    /// Opens a pull request directly (someone else's), in `state`.
     pub fn add_pull(&self, head: &str, base: &str, state: &str) -> i64 {
-        let mut st = self.state.lock().unwrap();
+        let mut st = lock(&self.state);
         let number = st.pulls.len() as i64 + 1;
         st.pulls.push(GtPull {
             number,
@@ -112,28 +164,32 @@ impl GiteaForge {
         self.not_found()
     }
 
-    pub fn pull(&self, number: i64) -> GtPull {
-        self.state.lock().unwrap().pulls[(number - 1) as usize].clone()
+    /// Pull request `number`.
+    pub fn pull(&self, number: i64) -> Option<GtPull> {
+        let i = usize::try_from(number.checked_sub(1)?).ok()?;
+        lock(&self.state).pulls.get(i).cloned()
     }
 
-    pub fn merge(&self, number: i64) -> String {
+    /// Marks pull request `number` merged; returns its (made-up) merge commit.
+    pub fn merge(&self, number: i64) -> Option<String> {
         let sha = format!("{number:0>40}").replace('0', "c");
-        let mut st = self.state.lock().unwrap();
-        let p = &mut st.pulls[(number - 1) as usize];
+        let i = usize::try_from(number.checked_sub(1)?).ok()?;
+        let mut st = lock(&self.state);
+        let p = st.pulls.get_mut(i)?;
         p.state = "closed".into();
         p.merged = true;
         p.merge_sha = Some(sha.clone());
-        sha
+        Some(sha)
     }
 
     fn user(&self, login: &str) -> Value {
-        let mut u = self.spec.filler_of("User");
+        let mut u = self.filler_of("User");
         merge(&mut u, json!({"login": login, "username": login, "id": 1}));
         u
     }
 
     fn branch(&self, reference: &str, repo_id: i64, sha: &str) -> Value {
-        let mut b = self.spec.filler_of("PRBranchInfo");
+        let mut b = self.filler_of("PRBranchInfo");
         merge(
             &mut b,
             json!({"ref": reference, "label": reference, "sha": sha, "repo_id": repo_id, "repo": Value::Null}),
@@ -142,7 +198,7 @@ impl GiteaForge {
     }
 
     fn pull_json(&self, p: &GtPull) -> Value {
-        let mut v = self.spec.filler_of("PullRequest");
+        let mut v = self.filler_of("PullRequest");
         merge(
             &mut v,
             json!({
@@ -168,7 +224,7 @@ impl GiteaForge {
                 "labels": self.labels_json(&p.labels),
                 "requested_reviewers": p.reviewers.iter().map(|r| self.user(r)).collect::<Vec<_>>(),
                 "requested_reviewers_teams": p.teams.iter().map(|t| {
-                    let mut team = self.spec.filler_of("Team");
+                    let mut team = self.filler_of("Team");
                     merge(&mut team, json!({"name": t}));
                     team
                 }).collect::<Vec<_>>(),
@@ -182,7 +238,7 @@ impl GiteaForge {
         names
             .iter()
             .map(|n| {
-                let mut l = self.spec.filler_of("Label");
+                let mut l = self.filler_of("Label");
                 merge(&mut l, json!({"name": n, "color": "00aabb"}));
                 l
             })
@@ -191,9 +247,9 @@ impl GiteaForge {
 
     fn by_base_head(&self, req: &Request) -> Reply {
         let s = req.seg();
-        let base = s[4];
-        let head = s[5..].join("/");
-        let st = self.state.lock().unwrap();
+        let base = req.at(4);
+        let head = s.get(5..).unwrap_or_default().join("/");
+        let st = lock(&self.state);
         // The first row for the pair, whatever its state.
         match st
             .pulls
@@ -213,13 +269,13 @@ impl GiteaForge {
     }
 
     fn list(&self, req: &Request) -> Reply {
-        let base_param = if self.flavor == ForgeKind::Forgejo {
+        let base_param = if self.flavor == Flavor::Forgejo {
             "base"
         } else {
             "base_branch"
         };
         let state = req.q("state").unwrap_or("open");
-        let st = self.state.lock().unwrap();
+        let st = lock(&self.state);
         let pulls: Vec<GtPull> = st
             .pulls
             .iter()
@@ -241,7 +297,7 @@ impl GiteaForge {
         let pages = pulls.len().div_ceil(limit).max(1);
         let items: Vec<Value> = pulls
             .iter()
-            .skip((page - 1) * limit)
+            .skip((page - 1).saturating_mul(limit))
             .take(limit)
             .map(|p| self.pull_json(p))
             .collect();
@@ -261,7 +317,7 @@ impl GiteaForge {
     fn create(&self, body: &Value) -> Reply {
         let head = body["head"].as_str().unwrap_or_default().to_owned();
         let base = body["base"].as_str().unwrap_or_default().to_owned();
-        let mut st = self.state.lock().unwrap();
+        let mut st = lock(&self.state);
         if let Some(p) = st.pulls.iter().find(|p| {
             p.state == "open" && p.head == head && p.base == base && p.head_repo_id == REPO_ID
         }) {
@@ -299,12 +355,17 @@ impl GiteaForge {
         number: i64,
         f: impl FnOnce(&mut GtPull, &GtState) -> Result<u16, Reply>,
     ) -> Result<GtPull, Reply> {
-        let mut st = self.state.lock().unwrap();
-        let Some(mut pull) = st.pulls.get((number - 1) as usize).cloned() else {
+        let mut st = lock(&self.state);
+        let Some(i) = usize::try_from(number - 1).ok() else {
+            return Err(self.not_found());
+        };
+        let Some(mut pull) = st.pulls.get(i).cloned() else {
             return Err(self.not_found());
         };
         f(&mut pull, &st)?;
-        st.pulls[(number - 1) as usize] = pull.clone();
+        if let Some(slot) = st.pulls.get_mut(i) {
+            *slot = pull.clone();
+        }
         Ok(pull)
     }
 }
@@ -328,6 +389,10 @@ impl Behaviour for GiteaForge {
         })
     }
 
+    fn problems(&self) -> Vec<String> {
+        lock(&self.problems).clone()
+    }
+
     fn not_found(&self) -> Reply {
         Reply::json(
             404,
@@ -341,11 +406,11 @@ impl Behaviour for GiteaForge {
             .strip_prefix("token ")
             .or_else(|| auth.strip_prefix("Bearer "))
             .unwrap_or_default();
-        if !self.state.lock().unwrap().tokens.iter().any(|t| t == token) {
+        if !lock(&self.state).tokens.iter().any(|t| t == token) {
             return self.error(401, "user does not exist [uid: 0, name: ]");
         }
         let s = req.seg();
-        if s[1] != OWNER || s[2] != REPO {
+        if req.at(1) != OWNER || req.at(2) != REPO {
             return self.not_found();
         }
         let body = req.body.clone().unwrap_or_default();
@@ -421,7 +486,7 @@ impl Behaviour for GiteaForge {
                         .reviewers
                         .iter()
                         .map(|r| {
-                            let mut review = self.spec.filler_of("PullReview");
+                            let mut review = self.filler_of("PullReview");
                             merge(
                                 &mut review,
                                 json!({"user": self.user(r), "state": "REQUEST_REVIEW"}),
@@ -433,9 +498,9 @@ impl Behaviour for GiteaForge {
                 }),
             "repoCreateStatus" => {
                 let mut record = body.clone();
-                record["sha"] = json!(s[4]);
-                self.state.lock().unwrap().statuses.push(record);
-                let mut v = self.spec.filler_of("CommitStatus");
+                record["sha"] = json!(req.at(4));
+                lock(&self.state).statuses.push(record);
+                let mut v = self.filler_of("CommitStatus");
                 merge(
                     &mut v,
                     json!({"status": body["state"], "context": body["context"], "description": body["description"], "target_url": body.get("target_url").cloned().unwrap_or(json!(""))}),

@@ -9,48 +9,75 @@
 //! * A fast-forward merge leaves `merge_commit_sha` null.
 //! * `PRIVATE-TOKEN` or `Authorization: Bearer`; pagination in `X-Next-Page` and `Link`.
 
+use super::lock;
 use super::schema::merge;
 use super::server::{Behaviour, Reply, Request};
 use super::spec::Spec;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// The project path.
 pub const PROJECT: &str = "acme/gitops";
+/// The project id.
 pub const PROJECT_ID: i64 = 42;
+/// The id of a fork of it.
 pub const FORK_ID: i64 = 43;
+/// The user id of the token's account.
 pub const BOT_ID: i64 = 9;
 
+/// A merge request as the stand-in keeps it.
 #[derive(Clone, Debug)]
 pub struct Mr {
+    /// IID (`!n`).
     pub iid: i64,
+    /// Title (`Draft: ` prefix for drafts).
     pub title: String,
+    /// Description.
     pub description: String,
+    /// Source branch.
     pub source_branch: String,
+    /// Target branch.
     pub target_branch: String,
+    /// Project of the source branch.
     pub source_project_id: i64,
+    /// `opened`, `closed`, `merged`, `locked`.
     pub state: String,
+    /// Head commit.
     pub sha: String,
+    /// Merge commit (null after a fast-forward).
     pub merge_commit_sha: Option<String>,
+    /// Squash commit.
     pub squash_commit_sha: Option<String>,
+    /// Label names.
     pub labels: Vec<String>,
+    /// Reviewer user ids.
     pub reviewer_ids: Vec<i64>,
+    /// Author user id.
     pub author_id: i64,
+    /// `remove_source_branch` as requested.
     pub remove_source_branch: bool,
 }
 
-#[derive(Default)]
+/// The stand-in's state, open for tests to read and change.
+#[derive(Default, Debug)]
 pub struct GlState {
+    /// Merge requests, `!n` at `n - 1`.
     pub mrs: Vec<Mr>,
+    /// (id, username).
     pub users: Vec<(i64, String)>,
+    /// Accepted tokens.
     pub tokens: Vec<String>,
     /// (sha, name, status).
     pub statuses: Vec<(String, String, String)>,
 }
 
+/// The GitLab behaviour behind a [`super::server::StandIn`] at `/api/v4`.
 pub struct GitLabForge {
     spec: Arc<Spec>,
+    /// State: merge requests, users, tokens, statuses.
     pub state: Mutex<GlState>,
     origin: OnceLock<String>,
+    problems: Mutex<Vec<String>>,
 }
 
 fn message(status: u16, message: Value) -> Reply {
@@ -58,9 +85,11 @@ fn message(status: u16, message: Value) -> Reply {
 }
 
 impl GitLabForge {
+    /// A stand-in answering from `spec` that accepts `token`.
     pub fn new(spec: Arc<Spec>, token: &str) -> Self {
         Self {
             spec,
+            problems: Mutex::new(Vec::new()),
             state: Mutex::new(GlState {
                 users: vec![
                     (BOT_ID, "sealift-bot".into()),
@@ -75,12 +104,14 @@ impl GitLabForge {
         }
     }
 
+    /// Where the stand-in listens (for the URLs it hands out).
     pub fn set_origin(&self, origin: &str) {
         let _ = self.origin.set(origin.to_owned());
     }
 
+    /// Opens a merge request directly (someone else's).
     pub fn add_mr(&self, source: &str, target: &str, source_project_id: i64) -> i64 {
-        let mut st = self.state.lock().unwrap();
+        let mut st = lock(&self.state);
         let iid = st.mrs.len() as i64 + 1;
         st.mrs.push(Mr {
             iid,
@@ -101,19 +132,40 @@ impl GitLabForge {
         iid
     }
 
-    pub fn mr(&self, iid: i64) -> Mr {
-        self.state.lock().unwrap().mrs[(iid - 1) as usize].clone()
+    /// Merge request `!iid`.
+    pub fn mr(&self, iid: i64) -> Option<Mr> {
+        let i = usize::try_from(iid.checked_sub(1)?).ok()?;
+        lock(&self.state).mrs.get(i).cloned()
     }
 
-    pub fn set_state(&self, iid: i64, state: &str, merge_commit: Option<&str>) {
-        let mut st = self.state.lock().unwrap();
-        let mr = &mut st.mrs[(iid - 1) as usize];
+    /// Sets the state (and merge commit) of `!iid`, as a person on GitLab would; false when
+    /// there is no such merge request.
+    pub fn set_state(&self, iid: i64, state: &str, merge_commit: Option<&str>) -> bool {
+        let mut st = lock(&self.state);
+        let Some(mr) = usize::try_from(iid - 1)
+            .ok()
+            .and_then(|i| st.mrs.get_mut(i))
+        else {
+            return false;
+        };
         mr.state = state.into();
         mr.merge_commit_sha = merge_commit.map(str::to_owned);
+        true
+    }
+
+    /// A minimal valid instance of `component`; a missing one is a problem.
+    fn filler_of(&self, component: &str) -> Value {
+        self.spec.filler_of(component).unwrap_or_else(|e| {
+            let mut problems = lock(&self.problems);
+            if !problems.contains(&e) {
+                problems.push(e);
+            }
+            json!({})
+        })
     }
 
     fn user_json(&self, id: i64) -> Value {
-        let st = self.state.lock().unwrap();
+        let st = lock(&self.state);
         let name = st
             .users
             .iter()
@@ -121,7 +173,7 @@ impl GitLabForge {
             .map(|u| u.1.clone())
             .unwrap_or_default();
         drop(st);
-        let mut u = self.spec.filler_of("UserBasic");
+        let mut u = self.filler_of("UserBasic");
         merge(
             &mut u,
             json!({"id": id, "username": name, "name": name, "state": "active", "web_url": format!("{}/{name}", self.origin())}),
@@ -136,8 +188,9 @@ impl GitLabForge {
             .unwrap_or("http://127.0.0.1")
     }
 
+    /// The JSON GitLab would return for `mr`.
     pub fn mr_json(&self, mr: &Mr) -> Value {
-        let mut v = self.spec.filler_of("MergeRequest");
+        let mut v = self.filler_of("MergeRequest");
         merge(
             &mut v,
             json!({
@@ -171,7 +224,7 @@ impl GitLabForge {
     }
 
     fn list(&self, req: &Request) -> Reply {
-        let st = self.state.lock().unwrap();
+        let st = lock(&self.state);
         let wanted = req.q("state").unwrap_or("all");
         let mrs: Vec<Mr> = st
             .mrs
@@ -195,7 +248,7 @@ impl GitLabForge {
         let total_pages = mrs.len().div_ceil(per_page).max(1);
         let items: Vec<Value> = mrs
             .iter()
-            .skip((page - 1) * per_page)
+            .skip((page - 1).saturating_mul(per_page))
             .take(per_page)
             .map(|m| self.mr_json(m))
             .collect();
@@ -215,7 +268,7 @@ impl GitLabForge {
     fn create(&self, body: &Value) -> Reply {
         let source = body["source_branch"].as_str().unwrap_or_default();
         let target = body["target_branch"].as_str().unwrap_or_default();
-        let mut st = self.state.lock().unwrap();
+        let mut st = lock(&self.state);
         if let Some(existing) = st.mrs.iter().find(|m| {
             m.state == "opened" && m.source_branch == source && m.source_project_id == PROJECT_ID
         }) {
@@ -253,8 +306,11 @@ impl GitLabForge {
     }
 
     fn update(&self, iid: i64, body: &Value) -> Reply {
-        let mut st = self.state.lock().unwrap();
-        let Some(mr) = st.mrs.get_mut((iid - 1) as usize) else {
+        let mut st = lock(&self.state);
+        let Some(mr) = usize::try_from(iid - 1)
+            .ok()
+            .and_then(|i| st.mrs.get_mut(i))
+        else {
             return message(404, json!("404 Not found"));
         };
         if let Some(t) = body["title"].as_str() {
@@ -292,13 +348,13 @@ impl GitLabForge {
             .or(body["context"].as_str())
             .unwrap_or("default")
             .to_owned();
-        let mut st = self.state.lock().unwrap();
+        let mut st = lock(&self.state);
         // An unfinished job with this name is found and transitioned; a finished one is replaced.
         let current = st.statuses.iter().rposition(|(s, n, st)| {
             s == sha && *n == name && matches!(st.as_str(), "pending" | "running")
         });
-        if let Some(i) = current {
-            let from = st.statuses[i].2.clone();
+        if let Some(entry) = current.and_then(|i| st.statuses.get_mut(i)) {
+            let from = entry.2.clone();
             if from == state {
                 let event = if state == "pending" { "enqueue" } else { "run" };
                 return message(
@@ -308,12 +364,12 @@ impl GitLabForge {
                     )),
                 );
             }
-            st.statuses[i].2 = state.clone();
+            entry.2 = state.clone();
         } else {
             st.statuses.push((sha.into(), name.clone(), state.clone()));
         }
         drop(st);
-        let mut v = self.spec.filler_of("CommitStatus");
+        let mut v = self.filler_of("CommitStatus");
         merge(
             &mut v,
             json!({"sha": sha, "status": state, "name": name, "description": body["description"], "target_url": body.get("target_url").cloned().unwrap_or(Value::Null), "author": self.user_json(BOT_ID)}),
@@ -340,6 +396,10 @@ impl Behaviour for GitLabForge {
         })
     }
 
+    fn problems(&self) -> Vec<String> {
+        lock(&self.problems).clone()
+    }
+
     fn not_found(&self) -> Reply {
         Reply::json(404, json!({"error": "404 Not Found"}))
     }
@@ -349,13 +409,13 @@ impl Behaviour for GitLabForge {
             req.header("authorization")
                 .and_then(|a| a.strip_prefix("Bearer "))
         });
-        if !token.is_some_and(|t| self.state.lock().unwrap().tokens.iter().any(|k| k == t)) {
+        if !token.is_some_and(|t| lock(&self.state).tokens.iter().any(|k| k == t)) {
             return message(401, json!("401 Unauthorized"));
         }
         let s = req.seg();
         if op != "getApiV4Users"
-            && !s[1].eq_ignore_ascii_case("acme%2Fgitops")
-            && s[1] != PROJECT_ID.to_string()
+            && !req.at(1).eq_ignore_ascii_case("acme%2Fgitops")
+            && req.at(1) != PROJECT_ID.to_string()
         {
             return message(404, json!("404 Project Not Found"));
         }
@@ -365,8 +425,12 @@ impl Behaviour for GitLabForge {
             "getApiV4ProjectsIdMergeRequests" => self.list(req),
             "postApiV4ProjectsIdMergeRequests" => self.create(&body),
             "getApiV4ProjectsIdMergeRequestsMergeRequestIid" => {
-                let st = self.state.lock().unwrap();
-                match st.mrs.get((iid - 1) as usize).cloned() {
+                let st = lock(&self.state);
+                match usize::try_from(iid - 1)
+                    .ok()
+                    .and_then(|i| st.mrs.get(i))
+                    .cloned()
+                {
                     Some(mr) => {
                         drop(st);
                         Reply::json(200, self.mr_json(&mr))
@@ -375,10 +439,10 @@ impl Behaviour for GitLabForge {
                 }
             }
             "putApiV4ProjectsIdMergeRequestsMergeRequestIid" => self.update(iid, &body),
-            "postApiV4ProjectsIdStatusesSha" => self.status(s[3], &body),
+            "postApiV4ProjectsIdStatusesSha" => self.status(req.at(3), &body),
             "getApiV4Users" => {
                 let users: Vec<Value> = {
-                    let st = self.state.lock().unwrap();
+                    let st = lock(&self.state);
                     st.users
                         .iter()
                         .filter(|u| {

@@ -4,16 +4,19 @@
 //!   by `scripts/install-rig.sh`; plus the trimmed upstream extract in `../shared/specs/`.
 //! * Gitea 1.27 and Forgejo 16: the Swagger 2.0 extracts in `../shared/specs/`.
 //! * GitLab: no official description is obtainable from the reachable registries; a transcription
-//!   of GitLab's documented fields lives next to this file (`gitlab-documented.json`).
+//!   of GitLab's documented fields lives in this crate (`specs/gitlab-documented.json`).
 //!
-//! A missing file is a loud failure with an install hint, never a skip.
+//! A missing file is an error with an install hint, never a skip.
 
+use super::lock;
 use super::schema::{self, Dialect, Mode};
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// The pinned `@octokit/openapi` release `scripts/install-rig.sh` installs.
 pub const OCTOKIT_OPENAPI_VERSION: &str = "23.0.2";
 
 fn rig_cache() -> PathBuf {
@@ -22,19 +25,23 @@ fn rig_cache() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/cache/sealift-rig"))
 }
 
+/// Where `@octokit/openapi` is installed (`$SEALIFT_RIG_CACHE/octokit-openapi-<version>`).
 pub fn octokit_dir() -> PathBuf {
     rig_cache().join(format!("octokit-openapi-{OCTOKIT_OPENAPI_VERSION}"))
 }
 
+/// `../shared/specs` beside the repository checkout, or `$SEALIFT_SHARED_SPECS`.
 fn shared_specs() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs")
+    std::env::var_os("SEALIFT_SHARED_SPECS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs"))
 }
 
-fn load_json(path: PathBuf, hint: &str) -> Value {
+fn load_json(path: PathBuf, hint: &str) -> Result<Value> {
     let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("API description missing: {} ({e}). {hint}", path.display()));
+        .with_context(|| format!("API description missing: {}. {hint}", path.display()))?;
     serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("API description {} is not JSON: {e}", path.display()))
+        .with_context(|| format!("API description {} is not JSON", path.display()))
 }
 
 const OCTOKIT_HINT: &str = "Install the test rig: `scripts/install-rig.sh` (it installs \
@@ -43,20 +50,23 @@ const SHARED_HINT: &str = "The forge descriptions live in ../shared/specs beside
     checkout (CI clones shared/ next to it).";
 
 macro_rules! cached_spec {
-    ($name:ident, $label:expr, $path:expr, $hint:expr, $partial:expr) => {
-        pub fn $name() -> Arc<Spec> {
+    ($(#[$doc:meta])* $name:ident, $label:expr, $path:expr, $hint:expr, $partial:expr) => {
+        $(#[$doc])*
+        /// Parsed once per process; a missing file is an error with an install hint.
+        pub fn $name() -> Result<Arc<Spec>> {
             static SPEC: OnceLock<Arc<Spec>> = OnceLock::new();
-            SPEC.get_or_init(|| {
-                let mut spec = Spec::new($label, load_json($path, $hint));
-                spec.partial = $partial;
-                Arc::new(spec)
-            })
-            .clone()
+            if let Some(spec) = SPEC.get() {
+                return Ok(spec.clone());
+            }
+            let mut spec = Spec::new($label, load_json($path, $hint)?);
+            spec.partial = $partial;
+            Ok(SPEC.get_or_init(|| Arc::new(spec)).clone())
         }
     };
 }
 
 cached_spec!(
+    /// GitHub's official OpenAPI for api.github.com (`@octokit/openapi`).
     github_octokit,
     "GitHub (@octokit/openapi api.github.com)",
     octokit_dir().join("generated/api.github.com.json"),
@@ -64,14 +74,16 @@ cached_spec!(
     false
 );
 cached_spec!(
+    /// GitHub Enterprise Server 3.19's official OpenAPI (`@octokit/openapi`).
     github_enterprise,
     "GitHub Enterprise Server 3.19 (@octokit/openapi)",
     octokit_dir().join("generated/ghes-3.19.json"),
     OCTOKIT_HINT,
     false
 );
-// Upstream text of six pulls operations (Octokit edits reverted): stricter on request-reviewers.
 cached_spec!(
+    /// Upstream text of six pulls operations (Octokit edits reverted): stricter on
+    /// request-reviewers. Partial: other operations are not checked against it.
     github_upstream_extract,
     "GitHub (upstream extract, shared/specs)",
     shared_specs().join("github-pulls-openapi.json"),
@@ -79,6 +91,7 @@ cached_spec!(
     true
 );
 cached_spec!(
+    /// Gitea 1.27's Swagger 2.0 description (pulls extract).
     gitea,
     "Gitea 1.27 (shared/specs)",
     shared_specs().join("gitea-pulls-swagger.json"),
@@ -86,6 +99,7 @@ cached_spec!(
     false
 );
 cached_spec!(
+    /// Forgejo 16's Swagger 2.0 description (pulls extract).
     forgejo,
     "Forgejo 16 (shared/specs)",
     shared_specs().join("forgejo-pulls-swagger.json"),
@@ -93,9 +107,10 @@ cached_spec!(
     false
 );
 cached_spec!(
+    /// GitLab's documented fields, transcribed (no official description is obtainable).
     gitlab_documented,
     "GitLab (documented fields, transcribed)",
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/forge/gitlab-documented.json"),
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("specs/gitlab-documented.json"),
     "It is part of the repository.",
     false
 );
@@ -103,21 +118,35 @@ cached_spec!(
 /// An operation in a description.
 #[derive(Clone, Debug)]
 pub struct Op {
+    /// `operationId`.
     pub id: String,
+    /// Upper-case HTTP method.
     pub method: String,
+    /// The path template, e.g. `/repos/{owner}/{repo}/pulls`.
     pub template: String,
 }
 
+/// A parsed API description with compiled validators.
 pub struct Spec {
+    /// How violations name this description.
     pub label: &'static str,
+    /// The document.
     pub doc: Value,
+    /// OpenAPI 3 or Swagger 2.
     pub dialect: Dialect,
     /// An extract of some operations: requests for others are not checked against it.
     pub partial: bool,
     validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
 }
 
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spec").field("label", &self.label).finish()
+    }
+}
+
 impl Spec {
+    /// Wraps a description document.
     pub fn new(label: &'static str, doc: Value) -> Self {
         let dialect = if doc.get("swagger").is_some() {
             Dialect::Swagger2
@@ -133,7 +162,7 @@ impl Spec {
         }
     }
 
-    /// Follows local `$ref`s to the schema they point at.
+    /// Follows local `$ref`s to the schema they point at (`null` for a dangling one).
     pub fn resolve(&self, value: &Value) -> Value {
         let mut current = value.clone();
         for _ in 0..32 {
@@ -143,7 +172,7 @@ impl Spec {
             let pointer = r.trim_start_matches('#');
             match self.doc.pointer(pointer) {
                 Some(target) => current = target.clone(),
-                None => panic!("{}: dangling $ref {r}", self.label),
+                None => return Value::Null,
             }
         }
         current
@@ -165,6 +194,7 @@ impl Spec {
         self.doc["paths"][&op.template][op.method.to_lowercase()].clone()
     }
 
+    /// The operation with `operationId` `id`.
     pub fn op_by_id(&self, id: &str) -> Option<Op> {
         self.operations()
             .into_iter()
@@ -270,6 +300,7 @@ impl Spec {
         }
     }
 
+    /// Whether the operation documents `status` at all.
     pub fn declares_status(&self, op: &Op, status: u16) -> bool {
         self.op_value(op)["responses"]
             .get(status.to_string())
@@ -277,9 +308,14 @@ impl Spec {
     }
 
     /// A draft-4 validator for `schema`, with every component it references.
-    fn validator(&self, key: String, schema: &Value, mode: Mode) -> Arc<jsonschema::Validator> {
-        if let Some(v) = self.validators.lock().unwrap().get(&key) {
-            return v.clone();
+    fn validator(
+        &self,
+        key: String,
+        schema: &Value,
+        mode: Mode,
+    ) -> Result<Arc<jsonschema::Validator>, String> {
+        if let Some(v) = lock(&self.validators).get(&key) {
+            return Ok(v.clone());
         }
         let (container, prefix) = match self.dialect {
             Dialect::OpenApi3 => ("/components/schemas", "#/components/schemas/"),
@@ -290,7 +326,7 @@ impl Spec {
         schema::refs(schema, &mut queue);
         while let Some(r) = queue.pop() {
             let Some(name) = r.strip_prefix(prefix) else {
-                panic!("{}: unexpected $ref {r} in a schema", self.label);
+                return Err(format!("{}: unexpected $ref {r} in a schema", self.label));
             };
             if needed.iter().any(|n| n == name) {
                 continue;
@@ -321,19 +357,17 @@ impl Spec {
             jsonschema::draft4::options()
                 .should_validate_formats(true)
                 .build(&root)
-                .unwrap_or_else(|e| {
-                    panic!("{}: cannot compile the schema for {key}: {e}", self.label)
-                }),
+                .map_err(|e| format!("{}: cannot compile the schema for {key}: {e}", self.label))?,
         );
-        self.validators
-            .lock()
-            .unwrap()
-            .insert(key, validator.clone());
-        validator
+        lock(&self.validators).insert(key, validator.clone());
+        Ok(validator)
     }
 
     fn validate(&self, key: String, schema: &Value, mode: Mode, instance: &Value) -> Vec<String> {
-        let validator = self.validator(key.clone(), schema, mode);
+        let validator = match self.validator(key.clone(), schema, mode) {
+            Ok(v) => v,
+            Err(e) => return vec![e],
+        };
         validator
             .iter_errors(instance)
             .map(|e| format!("{}: {key}: {} at {}", self.label, e, e.instance_path()))
@@ -439,24 +473,29 @@ impl Spec {
     }
 
     /// A minimal valid response body, for the fields Sealift ignores.
-    pub fn filler(&self, op_id: &str, status: u16) -> Value {
+    pub fn filler(&self, op_id: &str, status: u16) -> Result<Value, String> {
         let op = self
             .op_by_id(op_id)
-            .unwrap_or_else(|| panic!("{}: no operation {op_id}", self.label));
+            .ok_or_else(|| format!("{}: no operation {op_id}", self.label))?;
         let schema = self
             .response_schema(&op, status)
-            .unwrap_or_else(|| panic!("{}: {op_id} {status} has no schema", self.label));
-        schema::instance(&schema, &|v| self.resolve(v), self.dialect, 0)
+            .ok_or_else(|| format!("{}: {op_id} {status} has no schema", self.label))?;
+        Ok(schema::instance(
+            &schema,
+            &|v| self.resolve(v),
+            self.dialect,
+            0,
+        ))
     }
 
     /// A minimal valid instance of a named component / definition.
-    pub fn filler_of(&self, component: &str) -> Value {
+    pub fn filler_of(&self, component: &str) -> Result<Value, String> {
         self.filler_at(component, &[])
     }
 
     /// A minimal valid instance of the schema at `path` inside a component: property names, and
     /// `items` for an array's items (`filler_at("pull-request", &["requested_teams", "items"])`).
-    pub fn filler_at(&self, component: &str, path: &[&str]) -> Value {
+    pub fn filler_at(&self, component: &str, path: &[&str]) -> Result<Value, String> {
         let pointer = match self.dialect {
             Dialect::OpenApi3 => format!("#/components/schemas/{component}"),
             Dialect::Swagger2 => format!("#/definitions/{component}"),
@@ -472,14 +511,17 @@ impl Spec {
                     .find(|(name, _, _)| name == key)
                     .map(|(_, s, _)| s)
             }
-            .unwrap_or_else(|| panic!("{}: {component} has no {path:?}", self.label));
+            .ok_or_else(|| format!("{}: {component} has no {path:?}", self.label))?;
         }
-        schema::instance(
+        if resolve(&current).is_null() {
+            return Err(format!("{}: no component {component}", self.label));
+        }
+        Ok(schema::instance(
             &current,
             &resolve,
             self.dialect,
             usize::from(!path.is_empty()),
-        )
+        ))
     }
 }
 
