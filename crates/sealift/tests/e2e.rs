@@ -1,0 +1,247 @@
+//! End to end, against the real kube-apiserver, registry, git smart-HTTP server and the GitHub
+//! stand-in (contract-checked, backed by the served repository so its merges are real), with the
+//! real `sealift controller` process.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, PostParams};
+use sealift_api::{Phase, Promotion};
+use sealift_testrig::git::branch_head;
+use sealift_testrig::world::{ControllerOptions, IMAGE, World, render};
+use std::path::Path;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealift");
+const WAIT: Duration = Duration::from_secs(90);
+
+fn phase(p: &Promotion) -> Phase {
+    p.status.as_ref().and_then(|s| s.phase).unwrap_or_default()
+}
+
+fn ready_message(p: &Promotion) -> (String, String) {
+    let c = p
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .unwrap_or_else(|| panic!("no Ready condition: {:?}", p.status));
+    (c.reason.clone(), c.message.clone())
+}
+
+/// Commits on `branch` that are not on `main`.
+fn commits_beyond_main(repo: &Path, branch: &str) -> usize {
+    let r = git2::Repository::open_bare(repo).unwrap();
+    let Some(head) = branch_head(repo, branch).unwrap() else {
+        return 0;
+    };
+    let main = branch_head(repo, "main").unwrap().unwrap();
+    let mut walk = r.revwalk().unwrap();
+    walk.push(head).unwrap();
+    walk.hide(main).unwrap();
+    walk.count()
+}
+
+fn deployment_from(rendered: &str) -> Deployment {
+    for doc in rendered.split("\n---\n") {
+        let v: serde_json::Value = serde_saphyr::from_str(doc).unwrap();
+        if v["kind"] == "Deployment" {
+            return serde_json::from_value(v).unwrap();
+        }
+    }
+    panic!("no Deployment in:\n{rendered}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verified_digest_travels_from_staging_to_a_merged_prod_deployment() {
+    let world = World::start("e2e-happy").await.unwrap();
+    let image = world.publish_trusted("bookstore/catalog", "v1.4.2").await.unwrap();
+    world.pin("staging", &[(IMAGE, &image)]).unwrap();
+    let controller = world.controller(Path::new(BIN), &ControllerOptions::default()).unwrap();
+    controller.wait_ready(WAIT).unwrap();
+
+    world.create(&world.promotion("catalog-to-prod", &[], false)).await.unwrap();
+    let open = world
+        .wait_for("catalog-to-prod", WAIT, |p| {
+            phase(p) == Phase::PullRequestOpen || phase(p).is_final()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", controller.log_tail(40)));
+    assert_eq!(phase(&open), Phase::PullRequestOpen, "{:?}", open.status);
+    let status = open.status.clone().unwrap();
+
+    // Verified: the evidence names the digest, the key and both attestations.
+    assert_eq!(status.images.len(), 1);
+    let evidence = status.images[0].evidence.as_ref().expect("evidence recorded");
+    assert_eq!(evidence.digest, image.digest);
+    assert_eq!(status.images[0].digest, image.digest);
+    assert_eq!(evidence.attestations.len(), 2, "{evidence:?}");
+
+    // One commit on the promotion branch, carrying exactly the verified digest.
+    let branch = format!("sealift/{}/catalog-to-prod", world.namespace);
+    let commit = status.commit.clone().unwrap();
+    assert_eq!(commit.branch, branch);
+    assert_eq!(commits_beyond_main(&world.repo.path, &branch), 1);
+    let prod = sealift_testrig::git::read_file(
+        &world.repo.path,
+        &branch,
+        "overlays/prod/kustomization.yaml",
+    )
+    .unwrap()
+    .unwrap();
+    let prod = String::from_utf8(prod).unwrap();
+    assert!(prod.contains(&format!("digest: {}", image.digest)), "{prod}");
+    assert!(prod.contains("# The environment's overlay."), "comments kept: {prod}");
+
+    // One pull request with the evidence report and the sealift/verified status on its head.
+    let pulls = world.forge.pulls();
+    assert_eq!(pulls.len(), 1, "{pulls:?}");
+    let pr = &pulls[0];
+    assert_eq!(pr.head, branch);
+    assert_eq!(pr.head_sha, commit.sha);
+    assert!(pr.body.contains(&image.digest), "{}", pr.body);
+    assert!(pr.body.contains("https://slsa.dev/provenance/v1"), "{}", pr.body);
+    assert_eq!(pr.labels, vec!["promotion".to_owned()]);
+    let statuses = world.forge.statuses();
+    assert!(
+        statuses
+            .iter()
+            .any(|s| s.sha == commit.sha && s.context == "sealift/verified" && s.state == "success"),
+        "{statuses:?}"
+    );
+    assert_eq!(status.pull_request.as_ref().unwrap().number, pr.number);
+
+    // Merged through the stand-in → phase Merged with the real merge commit.
+    let merge_sha = world.forge.merge(pr.number).unwrap();
+    let merged = world
+        .wait_for("catalog-to-prod", WAIT, |p| phase(p).is_final())
+        .await
+        .unwrap();
+    assert_eq!(phase(&merged), Phase::Merged, "{:?}", merged.status);
+    let status = merged.status.unwrap();
+    assert_eq!(
+        status.pull_request.unwrap().merge_commit.as_deref(),
+        Some(merge_sha.as_str())
+    );
+    assert!(status.finished_at.is_some());
+
+    // What Argo CD would sync: the prod overlay renders a Deployment running exactly that digest,
+    // and the API server accepts it.
+    let rendered = render(
+        &world.repo.path,
+        "overlays/prod",
+        &world.dir.path().join("render"),
+    )
+    .unwrap();
+    let deployment = deployment_from(&rendered);
+    let api: Api<Deployment> = Api::namespaced(world.client.clone(), &world.namespace);
+    api.create(&PostParams::default(), &deployment).await.unwrap();
+    let stored = api.get("catalog").await.unwrap();
+    let running = stored.spec.unwrap().template.spec.unwrap().containers[0]
+        .image
+        .clone()
+        .unwrap();
+    assert_eq!(running, image.reference);
+
+    // Events on the way, metrics of the work, and nothing the forge would refuse.
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(world.client.clone(), &world.namespace);
+    let reasons: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    for r in ["Verified", "PullRequestOpened", "Merged"] {
+        assert!(reasons.iter().any(|x| x == r), "{r} in {reasons:?}");
+    }
+    let metrics = controller.metrics().unwrap();
+    for m in [
+        "sealift_step_duration_seconds_count{step=\"Verifying\"}",
+        "sealift_port_call_duration_seconds_count{port=\"forge\",operation=\"open\",outcome=\"ok\"}",
+        "sealift_lead_time_seconds_count 1",
+        "sealift_leader 1",
+    ] {
+        assert!(metrics.contains(m), "{m} in:\n{metrics}");
+    }
+    world.forge.assert_clean().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_images_are_rejected_with_no_branch_and_no_pull_request() {
+    let world = World::start("e2e-reject").await.unwrap();
+    let unsigned = world
+        .publisher
+        .publish_unsigned(&world.registry, "bookstore/unsigned", "u")
+        .await
+        .unwrap();
+    let stranger = sealift_testrig::cosign::Publisher::new().unwrap();
+    let foreign = stranger
+        .publish(
+            &world.registry,
+            "bookstore/foreign",
+            "f",
+            &[(
+                sealift_testrig::cosign::SLSA_V1,
+                sealift_testrig::cosign::slsa_provenance(
+                    sealift_testrig::world::SOURCE_REPO,
+                    &"ab".repeat(20),
+                ),
+            )],
+        )
+        .await
+        .unwrap();
+    let vulnerable = world
+        .publisher
+        .publish(
+            &world.registry,
+            "bookstore/vulnerable",
+            "v",
+            &[
+                (
+                    sealift_testrig::cosign::SLSA_V1,
+                    sealift_testrig::cosign::slsa_provenance(
+                        sealift_testrig::world::SOURCE_REPO,
+                        &"ab".repeat(20),
+                    ),
+                ),
+                (
+                    sealift_testrig::cosign::VULN,
+                    sealift_testrig::cosign::vuln_scan(2),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    world
+        .pin(
+            "staging",
+            &[("unsigned", &unsigned), ("foreign", &foreign), ("vulnerable", &vulnerable)],
+        )
+        .unwrap();
+    let controller = world.controller(Path::new(BIN), &ControllerOptions::default()).unwrap();
+    controller.wait_ready(WAIT).unwrap();
+    let cases = [
+        ("unsigned", "SignatureMissing"),
+        ("foreign", "SignatureInvalid"),
+        ("vulnerable", "AttestationPolicyFailed"),
+    ];
+    for (name, _) in cases {
+        world.create(&world.promotion(name, &[name], false)).await.unwrap();
+    }
+    for (name, reason) in cases {
+        let p = world
+            .wait_for(name, WAIT, |p| phase(p).is_final())
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", controller.log_tail(40)));
+        assert_eq!(phase(&p), Phase::Rejected, "{name}: {:?}", p.status);
+        let (got, message) = ready_message(&p);
+        assert_eq!(got, reason, "{name}: {message}");
+        assert!(!message.is_empty());
+        let branch = format!("sealift/{}/{name}", world.namespace);
+        assert_eq!(branch_head(&world.repo.path, &branch).unwrap(), None, "no branch for {name}");
+        assert!(p.status.unwrap().commit.is_none());
+    }
+    assert!(world.forge.pulls().is_empty(), "no pull request at all");
+    world.forge.assert_clean().unwrap();
+}
