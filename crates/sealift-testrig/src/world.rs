@@ -5,7 +5,7 @@
 //! TrustPolicy. [`World::controller`] starts the real `sealift controller` process against it.
 
 use crate::cosign::{
-    Published, Publisher, SLSA_V1, VULN, NO_CRITICAL_VULNERABILITIES, slsa_provenance,
+    NO_CRITICAL_VULNERABILITIES, Published, Publisher, SLSA_V1, VULN, slsa_provenance,
     slsa_repository_policy, vuln_scan,
 };
 use crate::forge::{GithubOptions, GithubStandin};
@@ -138,7 +138,10 @@ impl World {
                     "base/kustomization.yaml",
                     b"resources:\n- deployment.yaml\n".as_slice(),
                 ),
-                ("overlays/staging/kustomization.yaml", overlay(&[]).as_bytes()),
+                (
+                    "overlays/staging/kustomization.yaml",
+                    overlay(&[]).as_bytes(),
+                ),
                 ("overlays/prod/kustomization.yaml", overlay(&[]).as_bytes()),
             ],
             "Initial layout",
@@ -172,7 +175,10 @@ impl World {
         let slsa = slsa_repository_policy(SOURCE_REPO);
         let spec = publisher.policy_spec(
             &[&glob],
-            &[(SLSA_V1, Some(&slsa)), (VULN, Some(NO_CRITICAL_VULNERABILITIES))],
+            &[
+                (SLSA_V1, Some(&slsa)),
+                (VULN, Some(NO_CRITICAL_VULNERABILITIES)),
+            ],
         );
         policies
             .create(&PostParams::default(), &TrustPolicy::new(POLICY, spec))
@@ -297,7 +303,10 @@ impl World {
     pub fn controller(&self, bin: &Path, options: &ControllerOptions) -> Result<Controller> {
         let port = free_port()?;
         let cache = self.dir.path().join(format!("cache-{}", options.identity));
-        let log = self.dir.path().join(format!("controller-{}.log", options.identity));
+        let log = self
+            .dir
+            .path()
+            .join(format!("controller-{}.log", options.identity));
         let mut args: Vec<String> = vec![
             "controller".into(),
             "--listen".into(),
@@ -322,10 +331,8 @@ impl World {
         }
         let kubeconfig = self.kubeconfig.display().to_string();
         let abort = options.abort_before_persist.to_string();
-        let mut env: Vec<(&str, &str)> = vec![
-            ("KUBECONFIG", kubeconfig.as_str()),
-            ("RUST_LOG", "info"),
-        ];
+        let mut env: Vec<(&str, &str)> =
+            vec![("KUBECONFIG", kubeconfig.as_str()), ("RUST_LOG", "info")];
         if options.abort_before_persist > 0 {
             env.push(("SEALIFT_TEST_ABORT_BEFORE_PERSIST", abort.as_str()));
         }
@@ -370,7 +377,9 @@ pub struct Controller {
 
 impl std::fmt::Debug for Controller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Controller").field("port", &self.port).finish()
+        f.debug_struct("Controller")
+            .field("port", &self.port)
+            .finish()
     }
 }
 
@@ -407,7 +416,10 @@ impl Controller {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        bail!("the controller was not ready in {timeout:?}:\n{}", self.log_tail(40))
+        bail!(
+            "the controller was not ready in {timeout:?}:\n{}",
+            self.log_tail(40)
+        )
     }
 
     /// `GET /metrics`.
@@ -454,7 +466,10 @@ impl Controller {
         let deadline = Instant::now() + timeout;
         while self.server.is_running() {
             if Instant::now() > deadline {
-                bail!("the controller still runs after {timeout:?}:\n{}", self.log_tail(30));
+                bail!(
+                    "the controller still runs after {timeout:?}:\n{}",
+                    self.log_tail(30)
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -473,7 +488,10 @@ pub fn render(repo: &Path, overlay: &str, dest: &Path) -> Result<String> {
         .arg(dest.join(overlay))
         .output()?;
     if !out.status.success() {
-        bail!("kustomize build {overlay}: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "kustomize build {overlay}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8(out.stdout)?)
 }

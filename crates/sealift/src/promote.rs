@@ -156,7 +156,11 @@ pub fn parse_promotion(text: &str) -> Result<Promotion> {
     let value: serde_json::Value = serde_saphyr::from_str(text).context("not YAML")?;
     let promotion: Promotion = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        anyhow::anyhow!("{}: {}", if path.is_empty() { "." } else { &path }, e.into_inner())
+        anyhow::anyhow!(
+            "{}: {}",
+            if path.is_empty() { "." } else { &path },
+            e.into_inner()
+        )
     })?;
     if promotion.metadata.name.as_deref().is_none_or(str::is_empty) {
         bail!("metadata.name is required");

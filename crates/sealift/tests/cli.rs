@@ -42,9 +42,16 @@ spec:
 #[test]
 fn a_file_that_is_not_a_promotion_fails_with_exit_code_2_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("p.yaml"), "kind: Promotion\nspec: [not, a, map]\n").unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        "kind: Promotion\nspec: [not, a, map]\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("policy.yaml"), POLICY).unwrap();
-    let out = sealift(&["promote", "-f", "p.yaml", "--policy", "policy.yaml"], dir.path());
+    let out = sealift(
+        &["promote", "-f", "p.yaml", "--policy", "policy.yaml"],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("p.yaml is not a Promotion"), "{err}");
@@ -60,10 +67,16 @@ fn an_invalid_spec_is_rejected_with_exit_code_1_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("p.yaml"), promotion("../escape")).unwrap();
     std::fs::write(dir.path().join("policy.yaml"), POLICY).unwrap();
-    let out = sealift(&["promote", "-f", "p.yaml", "--policy", "policy.yaml"], dir.path());
+    let out = sealift(
+        &["promote", "-f", "p.yaml", "--policy", "policy.yaml"],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("InvalidSpec") && err.contains("spec.from"), "{err}");
+    assert!(
+        err.contains("InvalidSpec") && err.contains("spec.from"),
+        "{err}"
+    );
     // The state went back into the file: phase Rejected with the reason.
     let saved = std::fs::read_to_string(dir.path().join("p.yaml")).unwrap();
     assert!(saved.contains("phase: Rejected"), "{saved}");
@@ -77,7 +90,15 @@ fn an_unreachable_repository_fails_with_exit_code_2_after_bounded_retries() {
     std::fs::write(dir.path().join("policy.yaml"), POLICY).unwrap();
     let out = sealift(
         &[
-            "promote", "-f", "p.yaml", "--policy", "policy.yaml", "--max-attempts", "2", "-o", "-",
+            "promote",
+            "-f",
+            "p.yaml",
+            "--policy",
+            "policy.yaml",
+            "--max-attempts",
+            "2",
+            "-o",
+            "-",
         ],
         dir.path(),
     );

@@ -53,12 +53,20 @@ fn deployment_from(rendered: &str) -> Deployment {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_verified_digest_travels_from_staging_to_a_merged_prod_deployment() {
     let world = World::start("e2e-happy").await.unwrap();
-    let image = world.publish_trusted("bookstore/catalog", "v1.4.2").await.unwrap();
+    let image = world
+        .publish_trusted("bookstore/catalog", "v1.4.2")
+        .await
+        .unwrap();
     world.pin("staging", &[(IMAGE, &image)]).unwrap();
-    let controller = world.controller(Path::new(BIN), &ControllerOptions::default()).unwrap();
+    let controller = world
+        .controller(Path::new(BIN), &ControllerOptions::default())
+        .unwrap();
     controller.wait_ready(WAIT).unwrap();
 
-    world.create(&world.promotion("catalog-to-prod", &[], false)).await.unwrap();
+    world
+        .create(&world.promotion("catalog-to-prod", &[], false))
+        .await
+        .unwrap();
     let open = world
         .wait_for("catalog-to-prod", WAIT, |p| {
             phase(p) == Phase::PullRequestOpen || phase(p).is_final()
@@ -70,7 +78,10 @@ async fn a_verified_digest_travels_from_staging_to_a_merged_prod_deployment() {
 
     // Verified: the evidence names the digest, the key and both attestations.
     assert_eq!(status.images.len(), 1);
-    let evidence = status.images[0].evidence.as_ref().expect("evidence recorded");
+    let evidence = status.images[0]
+        .evidence
+        .as_ref()
+        .expect("evidence recorded");
     assert_eq!(evidence.digest, image.digest);
     assert_eq!(status.images[0].digest, image.digest);
     assert_eq!(evidence.attestations.len(), 2, "{evidence:?}");
@@ -88,8 +99,14 @@ async fn a_verified_digest_travels_from_staging_to_a_merged_prod_deployment() {
     .unwrap()
     .unwrap();
     let prod = String::from_utf8(prod).unwrap();
-    assert!(prod.contains(&format!("digest: {}", image.digest)), "{prod}");
-    assert!(prod.contains("# The environment's overlay."), "comments kept: {prod}");
+    assert!(
+        prod.contains(&format!("digest: {}", image.digest)),
+        "{prod}"
+    );
+    assert!(
+        prod.contains("# The environment's overlay."),
+        "comments kept: {prod}"
+    );
 
     // One pull request with the evidence report and the sealift/verified status on its head.
     let pulls = world.forge.pulls();
@@ -98,13 +115,17 @@ async fn a_verified_digest_travels_from_staging_to_a_merged_prod_deployment() {
     assert_eq!(pr.head, branch);
     assert_eq!(pr.head_sha, commit.sha);
     assert!(pr.body.contains(&image.digest), "{}", pr.body);
-    assert!(pr.body.contains("https://slsa.dev/provenance/v1"), "{}", pr.body);
+    assert!(
+        pr.body.contains("https://slsa.dev/provenance/v1"),
+        "{}",
+        pr.body
+    );
     assert_eq!(pr.labels, vec!["promotion".to_owned()]);
     let statuses = world.forge.statuses();
     assert!(
-        statuses
-            .iter()
-            .any(|s| s.sha == commit.sha && s.context == "sealift/verified" && s.state == "success"),
+        statuses.iter().any(|s| s.sha == commit.sha
+            && s.context == "sealift/verified"
+            && s.state == "success"),
         "{statuses:?}"
     );
     assert_eq!(status.pull_request.as_ref().unwrap().number, pr.number);
@@ -133,7 +154,9 @@ async fn a_verified_digest_travels_from_staging_to_a_merged_prod_deployment() {
     .unwrap();
     let deployment = deployment_from(&rendered);
     let api: Api<Deployment> = Api::namespaced(world.client.clone(), &world.namespace);
-    api.create(&PostParams::default(), &deployment).await.unwrap();
+    api.create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
     let stored = api.get("catalog").await.unwrap();
     let running = stored.spec.unwrap().template.spec.unwrap().containers[0]
         .image
@@ -216,10 +239,16 @@ async fn untrusted_images_are_rejected_with_no_branch_and_no_pull_request() {
     world
         .pin(
             "staging",
-            &[("unsigned", &unsigned), ("foreign", &foreign), ("vulnerable", &vulnerable)],
+            &[
+                ("unsigned", &unsigned),
+                ("foreign", &foreign),
+                ("vulnerable", &vulnerable),
+            ],
         )
         .unwrap();
-    let controller = world.controller(Path::new(BIN), &ControllerOptions::default()).unwrap();
+    let controller = world
+        .controller(Path::new(BIN), &ControllerOptions::default())
+        .unwrap();
     controller.wait_ready(WAIT).unwrap();
     let cases = [
         ("unsigned", "SignatureMissing"),
@@ -227,7 +256,10 @@ async fn untrusted_images_are_rejected_with_no_branch_and_no_pull_request() {
         ("vulnerable", "AttestationPolicyFailed"),
     ];
     for (name, _) in cases {
-        world.create(&world.promotion(name, &[name], false)).await.unwrap();
+        world
+            .create(&world.promotion(name, &[name], false))
+            .await
+            .unwrap();
     }
     for (name, reason) in cases {
         let p = world
@@ -239,9 +271,240 @@ async fn untrusted_images_are_rejected_with_no_branch_and_no_pull_request() {
         assert_eq!(got, reason, "{name}: {message}");
         assert!(!message.is_empty());
         let branch = format!("sealift/{}/{name}", world.namespace);
-        assert_eq!(branch_head(&world.repo.path, &branch).unwrap(), None, "no branch for {name}");
+        assert_eq!(
+            branch_head(&world.repo.path, &branch).unwrap(),
+            None,
+            "no branch for {name}"
+        );
         assert!(p.status.unwrap().commit.is_none());
     }
     assert!(world.forge.pulls().is_empty(), "no pull request at all");
+    world.forge.assert_clean().unwrap();
+}
+
+/// Runs controllers that abort just before recording their `abort_at`-th step (after its side
+/// effect), one after another, until `stop` holds or a run survives. Returns how many were killed.
+async fn crash_until(
+    world: &World,
+    name: &str,
+    abort_at: u64,
+    stop: impl Fn(&Promotion) -> bool,
+) -> usize {
+    let mut killed = 0;
+    for run in 0..20 {
+        let mut c = world
+            .controller(
+                Path::new(BIN),
+                &ControllerOptions {
+                    identity: format!("crash-{abort_at}-{run}"),
+                    leader_election: false,
+                    abort_before_persist: abort_at,
+                    ..ControllerOptions::default()
+                },
+            )
+            .unwrap();
+        // Either the fault fires (the process dies) or the promotion reaches `stop` and the
+        // process stays up, polling.
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if !c.is_running() {
+                killed += 1;
+                let log = c.log_tail(5);
+                assert!(
+                    log.contains("fault injection"),
+                    "died of something else:\n{log}"
+                );
+                break;
+            }
+            let p = world.promotions().get(name).await.unwrap();
+            if stop(&p) {
+                c.kill();
+                return killed;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "stuck:\n{}",
+                c.log_tail(30)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        c.wait_exit(WAIT).unwrap();
+    }
+    panic!("never reached the expected state after 20 runs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_every_side_effect_the_controller_still_makes_one_commit_and_one_pull_request()
+{
+    let world = World::start("e2e-crash").await.unwrap();
+    let image = world
+        .publish_trusted("bookstore/catalog", "v2")
+        .await
+        .unwrap();
+    world.pin("staging", &[(IMAGE, &image)]).unwrap();
+    world
+        .create(&world.promotion("crashy", &[], false))
+        .await
+        .unwrap();
+
+    // Every run redoes the step whose record was lost, records it, performs the next side effect
+    // (resolve, verify, commit + push, open the pull request) and dies before recording it.
+    let killed = crash_until(&world, "crashy", 2, |p| phase(p) == Phase::PullRequestOpen).await;
+    assert!(
+        killed >= 5,
+        "killed at every step boundary up to the pull request: {killed}"
+    );
+    let branch = format!("sealift/{}/crashy", world.namespace);
+    assert_eq!(
+        commits_beyond_main(&world.repo.path, &branch),
+        1,
+        "one commit"
+    );
+    let pulls = world.forge.pulls();
+    assert_eq!(pulls.len(), 1, "one pull request: {pulls:?}");
+    let opened = world.forge.calls("pulls/create").len();
+    assert_eq!(
+        opened, 1,
+        "the lost pull request was adopted, not opened again"
+    );
+
+    // Merged; the controller that sees it dies before recording it; the next one finishes.
+    let merge_sha = world.forge.merge(pulls[0].number).unwrap();
+    let mut once = world
+        .controller(
+            Path::new(BIN),
+            &ControllerOptions {
+                identity: "sees-merge".into(),
+                leader_election: false,
+                abort_before_persist: 1,
+                ..ControllerOptions::default()
+            },
+        )
+        .unwrap();
+    once.wait_exit(WAIT).unwrap();
+    assert!(once.log_tail(5).contains("fault injection"));
+    assert_eq!(
+        phase(&world.promotions().get("crashy").await.unwrap()),
+        Phase::PullRequestOpen,
+        "the merge was seen but not recorded"
+    );
+    let mut c = world
+        .controller(
+            Path::new(BIN),
+            &ControllerOptions {
+                identity: "final".into(),
+                leader_election: false,
+                ..ControllerOptions::default()
+            },
+        )
+        .unwrap();
+    let done = world
+        .wait_for("crashy", WAIT, |p| phase(p).is_final())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.log_tail(30)));
+    assert_eq!(phase(&done), Phase::Merged);
+    assert_eq!(
+        done.status
+            .unwrap()
+            .pull_request
+            .unwrap()
+            .merge_commit
+            .as_deref(),
+        Some(merge_sha.as_str())
+    );
+    assert_eq!(world.forge.pulls().len(), 1);
+    c.terminate(Duration::from_secs(20)).unwrap();
+    world.forge.assert_clean().unwrap();
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_replicas_exactly_one_acts_and_the_standby_takes_over_when_it_dies() {
+    let world = World::start("e2e-ha").await.unwrap();
+    let image = world
+        .publish_trusted("bookstore/catalog", "v3")
+        .await
+        .unwrap();
+    world.pin("staging", &[(IMAGE, &image)]).unwrap();
+    let options = |id: &str| ControllerOptions {
+        identity: id.into(),
+        ..ControllerOptions::default()
+    };
+    let a = world
+        .controller(Path::new(BIN), &options("replica-a"))
+        .unwrap();
+    let b = world
+        .controller(Path::new(BIN), &options("replica-b"))
+        .unwrap();
+    a.wait_ready(WAIT).unwrap();
+    b.wait_ready(WAIT).unwrap();
+    let names = ["ha-1", "ha-2", "ha-3", "ha-4"];
+    for n in names {
+        world.create(&world.promotion(n, &[], false)).await.unwrap();
+    }
+    for n in names {
+        let p = world
+            .wait_for(n, WAIT, |p| {
+                phase(p) == Phase::PullRequestOpen || phase(p).is_final()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}\nA:\n{}\nB:\n{}", a.log_tail(20), b.log_tail(20)));
+        assert_eq!(phase(&p), Phase::PullRequestOpen, "{n}: {:?}", p.status);
+        let branch = format!("sealift/{}/{n}", world.namespace);
+        assert_eq!(commits_beyond_main(&world.repo.path, &branch), 1, "{n}");
+    }
+    assert_eq!(
+        world.forge.pulls().len(),
+        names.len(),
+        "one pull request each"
+    );
+    assert_eq!(
+        world.forge.calls("pulls/create").len(),
+        names.len(),
+        "none opened twice"
+    );
+
+    let (ma, mb) = (a.metrics().unwrap(), b.metrics().unwrap());
+    let steps = |m: &str| metric(m, "sealift_step_duration_seconds_count");
+    let leading = |m: &str| metric(m, "sealift_leader ");
+    let (leader, standby, mut leader_proc, standby_proc) = if leading(&ma) == 1.0 {
+        (ma, mb, a, b)
+    } else {
+        (mb, ma, b, a)
+    };
+    assert_eq!(
+        (leading(&leader), leading(&standby)),
+        (1.0, 0.0),
+        "exactly one leader"
+    );
+    assert!(
+        steps(&leader) >= 4.0 * 5.0,
+        "the leader did the work:\n{leader}"
+    );
+    assert_eq!(steps(&standby), 0.0, "the standby did nothing:\n{standby}");
+
+    // The leader dies without releasing the Lease; the standby takes over once it expires.
+    leader_proc.kill();
+    world
+        .create(&world.promotion("ha-5", &[], false))
+        .await
+        .unwrap();
+    let p = world
+        .wait_for("ha-5", WAIT, |p| {
+            phase(p) == Phase::PullRequestOpen || phase(p).is_final()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", standby_proc.log_tail(30)));
+    assert_eq!(phase(&p), Phase::PullRequestOpen);
+    let after = standby_proc.metrics().unwrap();
+    assert_eq!(leading(&after), 1.0, "the standby leads now");
+    assert!(steps(&after) > 0.0);
+    assert_eq!(world.forge.pulls().len(), 5);
     world.forge.assert_clean().unwrap();
 }
