@@ -132,12 +132,9 @@ impl Metrics {
             "HTTP requests to forge APIs by operation and status code",
             forge_requests.clone(),
         );
-        let lead_time = Histogram::new(
-            [
-                1.0, 5.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0, 604800.0,
-            ]
-            .into_iter(),
-        );
+        let lead_time = Histogram::new([
+            1.0, 5.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0, 604800.0,
+        ]);
         registry.register(
             "lead_time_seconds",
             "From a Promotion's creation to its merge",

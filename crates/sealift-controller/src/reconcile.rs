@@ -80,10 +80,10 @@ async fn reconcile_once(
     let ns = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
     let api: Api<Promotion> = Api::namespaced(ctx.client.clone(), &ns);
-    let reference = object_ref(&obj);
+    let reference = object_ref(obj);
     if let Err(invalid) = &obj.0 {
         // A malformed object must not stop the controller: say what is wrong, wait for a fix.
-        tracing::warn!(promotion = %key(&obj), error = %invalid.error, "malformed Promotion");
+        tracing::warn!(promotion = %key(obj), error = %invalid.error, "malformed Promotion");
         publish(
             &ctx,
             &reference,
