@@ -36,9 +36,10 @@ crds:
 crds-check:
 	$(CARGO) run -q -p sealift -- crds --check crds
 
-## demo: start the rig and walk through what Sealift can do today
+## demo: one real promotion end to end on loopback (rig, controller, Promotion, PR with evidence, merge)
 demo: rig
-	$(CARGO) run -q -p sealift-testrig --bin sealift-demo
+	$(CARGO) build -q -p sealift -p sealift-testrig --bin sealift --bin sealift-demo
+	SEALIFT_BIN=$${CARGO_TARGET_DIR:-target}/debug/sealift $${CARGO_TARGET_DIR:-target}/debug/sealift-demo
 
 ## bench: benchmarks (criterion / bench binaries); figures go to docs/performance.md
 bench:

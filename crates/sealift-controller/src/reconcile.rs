@@ -110,7 +110,9 @@ async fn reconcile_once(
     loop {
         let before = status.as_ref().and_then(|s| s.phase).unwrap_or_default();
         let started = Instant::now();
+        tracing::debug!(promotion = %promotion.key(), phase = phase_name(before), "step");
         let stepped = ctx.engine.step(&promotion, status.as_ref()).await;
+        tracing::debug!(promotion = %promotion.key(), next = ?stepped.next, "stepped");
         if status.as_ref() == Some(&stepped.status) {
             // Nothing changed (a poll of an open pull request): no write, no Event.
             return Ok(next_action(stepped.next));
@@ -121,6 +123,7 @@ async fn reconcile_once(
             std::process::abort();
         }
         apply_status(&api, &name, &stepped.status).await?;
+        tracing::debug!(promotion = %promotion.key(), "status recorded");
         ctx.metrics.step(phase_name(before), started.elapsed());
         announce(&ctx, &reference, &p, before, &stepped.status).await;
         status = Some(stepped.status);
@@ -298,6 +301,7 @@ async fn publish(
         action: "Promote".into(),
         secondary: None,
     };
+    tracing::debug!(reason = %event.reason, "publishing an Event");
     if let Err(e) = ctx.recorder.publish(&event, reference).await {
         tracing::warn!(error = %e, "could not publish an Event");
     }

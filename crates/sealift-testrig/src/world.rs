@@ -331,8 +331,12 @@ impl World {
         }
         let kubeconfig = self.kubeconfig.display().to_string();
         let abort = options.abort_before_persist.to_string();
-        let mut env: Vec<(&str, &str)> =
-            vec![("KUBECONFIG", kubeconfig.as_str()), ("RUST_LOG", "info")];
+        // `SEALIFT_CONTROLLER_LOG` overrides the controller's `RUST_LOG` (debugging a test).
+        let log_filter = std::env::var("SEALIFT_CONTROLLER_LOG").unwrap_or_else(|_| "info".into());
+        let mut env: Vec<(&str, &str)> = vec![
+            ("KUBECONFIG", kubeconfig.as_str()),
+            ("RUST_LOG", log_filter.as_str()),
+        ];
         if options.abort_before_persist > 0 {
             env.push(("SEALIFT_TEST_ABORT_BEFORE_PERSIST", abort.as_str()));
         }

@@ -1,222 +1,241 @@
-//! `make demo`: starts the real components on loopback and walks through the building blocks that
-//! exist today. Pass `--keep` to leave everything running until Ctrl-C (and poke at it with the
-//! printed kubeconfig).
+//! `make demo`: one real promotion, end to end, on loopback. Starts the real kube-apiserver,
+//! registry, git smart-HTTP server and the GitHub stand-in, publishes a signed and attested image
+//! that staging runs, starts the real `sealift controller` and creates a Promotion; prints every
+//! phase as the controller records it, the pull request and its evidence report, merges it, and
+//! renders prod with kustomize. Then shows a rejection. Pass `--keep` to leave everything running
+//! until Ctrl-C.
 //!
-//! The full promotion (verify → commit → pull request) replaces this walk-through once the engine
-//! exists; until then the demo says so instead of pretending.
+//! The controller binary comes from `SEALIFT_BIN` (the Makefile builds it first).
 
-use anyhow::{Context, Result};
-use git2::{Cred, FetchOptions, RemoteCallbacks, Repository};
-use kube::api::{Api, DynamicObject, PostParams};
-use sealift_api::{Promotion, TrustPolicy};
-use sealift_testrig::Credentials;
-use sealift_testrig::git::{commit_files, read_file};
-use sealift_testrig::git_server::GitServer;
-use sealift_testrig::image::{
-    CosignKeyPair, push_test_image, sign_image, verify_signature_with_key,
-};
-use sealift_testrig::kube::{KubeCluster, apply_crds_from_dir, test_namespace};
-use sealift_testrig::registry::Registry;
-use serde_json::json;
-use std::path::Path;
-use std::time::Instant;
+use anyhow::{Context, Result, bail};
+use sealift_api::{Phase, Promotion};
+use sealift_testrig::world::{ControllerOptions, IMAGE, POLICY, World, render};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 fn step(n: u32, title: &str) {
     println!("\n\x1b[1m{n}. {title}\x1b[0m");
+}
+
+fn phase(p: &Promotion) -> Phase {
+    p.status.as_ref().and_then(|s| s.phase).unwrap_or_default()
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("   │ {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Prints each phase the controller records until `until` holds.
+async fn follow(
+    world: &World,
+    name: &str,
+    t0: Instant,
+    until: impl Fn(&Promotion) -> bool,
+) -> Result<Promotion> {
+    let mut last = None;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let p = world.promotions().get(name).await?;
+        let ph = phase(&p);
+        if last != Some(ph) && p.status.is_some() {
+            let ready = p
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+                .map(|c| format!("  ({}: {})", c.reason, c.message))
+                .unwrap_or_default();
+            println!(
+                "   {:>6.2}s  phase {ph:?}{}",
+                t0.elapsed().as_secs_f64(),
+                if ph.is_final() { ready } else { String::new() }
+            );
+            last = Some(ph);
+        }
+        if until(&p) {
+            return Ok(p);
+        }
+        if Instant::now() > deadline {
+            bail!("Promotion {name} did not progress: {:?}", p.status);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let keep = std::env::args().any(|a| a == "--keep");
     let t0 = Instant::now();
-    sealift_testrig::install_crypto_provider();
-    println!("Sealift demo — real components on 127.0.0.1, nothing mocked.");
+    let bin = PathBuf::from(std::env::var("SEALIFT_BIN").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug/sealift").to_owned()
+    }));
+    if !bin.exists() {
+        bail!(
+            "{} does not exist: run `make demo` (it builds the sealift binary first)",
+            bin.display()
+        );
+    }
+    println!("Sealift demo — one real promotion on 127.0.0.1, nothing mocked but the forge API.");
 
-    step(1, "Start the rig");
-    let registry = Registry::start_with_auth(Credentials::random("ci"))?;
+    step(1, "Start the world");
+    let world = World::start("demo").await.context("starting the rig")?;
     println!(
-        "   OCI registry (distribution 2.8, basic auth)   {}",
-        registry.host()
+        "   kube-apiserver v1.20.2 + etcd   kubeconfig {}",
+        world.kubeconfig.display()
     );
-    let git = GitServer::start(Credentials::random("sealift"))?;
     println!(
-        "   git smart-HTTP (nginx + http-backend, auth)    {}",
-        git.base_url()
+        "   OCI registry (distribution)     {}",
+        world.registry.host()
     );
-    let cluster = KubeCluster::start().await?;
+    println!("   git smart-HTTP (basic auth)     {}", world.repo.url);
     println!(
-        "   etcd + kube-apiserver v1.20.2 (TLS, RBAC)      {}",
-        cluster.url()
+        "   GitHub stand-in                 {} (checked against @octokit/openapi)",
+        world.forge.api_url()
     );
-    println!("   kubeconfig: {}", cluster.kubeconfig().display());
+    println!("   namespace                       {}", world.namespace);
 
     step(
         2,
-        "Push two releases of bookstore/catalog and sign the new one with a cosign key",
+        "CI published bookstore/catalog 1.4.2: signed, with SLSA provenance and a vuln scan",
     );
-    let old = push_test_image(&registry, "bookstore/catalog", "1.4.1", "catalog 1.4.1").await?;
-    let new = push_test_image(&registry, "bookstore/catalog", "1.4.2", "catalog 1.4.2").await?;
-    println!("   1.4.1 → {}", old.digest);
-    println!("   1.4.2 → {}", new.digest);
-    let key = CosignKeyPair::generate()?;
-    let sig = sign_image(&registry, &new, &key).await?;
-    println!("   signature pushed to {sig}");
-    verify_signature_with_key(&registry, &new, &key.public_pem).await?;
-    println!("   ✔ 1.4.2 verifies with the release key");
-    let stranger = CosignKeyPair::generate()?;
-    match verify_signature_with_key(&registry, &new, &stranger.public_pem).await {
-        Err(e) => println!("   ✘ with another key: {e:#}"),
-        Ok(_) => anyhow::bail!("a foreign key verified the signature"),
+    let image = world
+        .publish_trusted("bookstore/catalog", "catalog 1.4.2")
+        .await?;
+    println!("   {}", image.reference);
+    world.pin("staging", &[(IMAGE, &image)])?;
+    println!("   overlays/staging pins it (staging runs and tested exactly this digest)");
+    let policy: serde_json::Value = serde_json::to_value(
+        &world
+            .client
+            .clone()
+            .request::<serde_json::Value>(
+                http::Request::get(format!(
+                    "/apis/sealift.dev/v1alpha1/namespaces/{}/trustpolicies/{POLICY}",
+                    world.namespace
+                ))
+                .body(Vec::new())?,
+            )
+            .await?["spec"],
+    )?;
+    println!("   TrustPolicy {POLICY}:");
+    println!("{}", indent(&serde_saphyr::to_string(&policy)?));
+
+    step(3, "Start `sealift controller` (leader election on)");
+    let controller = world.controller(&bin, &ControllerOptions::default())?;
+    controller.wait_ready(Duration::from_secs(60))?;
+    println!("   ready: http://127.0.0.1:{}/metrics", controller.port());
+
+    step(4, "Create the Promotion staging → prod");
+    let promotion = world.promotion("catalog-to-prod", &[IMAGE], false);
+    let mut shown = serde_json::to_value(&promotion)?;
+    if let Some(m) = shown.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        m.retain(|k, _| k == "name" || k == "namespace");
     }
-    match verify_signature_with_key(&registry, &old, &key.public_pem).await {
-        Err(e) => println!("   ✘ 1.4.1: {e:#}"),
-        Ok(_) => anyhow::bail!("an unsigned image verified"),
+    println!("{}", indent(&serde_saphyr::to_string(&shown)?));
+    let created = Instant::now();
+    world.create(&promotion).await?;
+    let open = follow(&world, "catalog-to-prod", created, |p| {
+        phase(p) == Phase::PullRequestOpen || phase(p).is_final()
+    })
+    .await?;
+    if phase(&open) != Phase::PullRequestOpen {
+        bail!(
+            "the promotion ended {:?}:\n{}",
+            phase(&open),
+            controller.log_tail(30)
+        );
     }
+    let status = open.status.clone().unwrap_or_default();
+    if let Some(c) = &status.commit {
+        println!("   commit {} on {}", c.sha, c.branch);
+    }
+
+    step(5, "The pull request, as a reviewer sees it");
+    let pr = world
+        .forge
+        .pulls()
+        .into_iter()
+        .next()
+        .context("no pull request")?;
+    println!("   #{} {}", pr.number, pr.title);
+    println!(
+        "   {}",
+        status
+            .pull_request
+            .as_ref()
+            .map(|p| p.url.as_str())
+            .unwrap_or("")
+    );
+    for s in world.forge.statuses() {
+        println!(
+            "   commit status {} = {} on {}",
+            s.context,
+            s.state,
+            &s.sha[..12]
+        );
+    }
+    println!("{}", indent(&pr.body));
+
+    step(6, "A platform engineer merges it");
+    let merge = world
+        .forge
+        .merge(pr.number)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    println!("   merge commit {merge}");
+    let done = follow(&world, "catalog-to-prod", created, |p| phase(p).is_final())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\ncontroller log:\n{}", controller.log_tail(40)))?;
+    println!("   Promotion phase: {:?}", phase(&done));
 
     step(
-        3,
-        "A GitOps repository: staging runs 1.4.2, prod still runs 1.4.1",
+        7,
+        "What Argo CD syncs: kustomize build overlays/prod on main",
     );
-    let repo = git.create_repo("acme/gitops")?;
-    let overlay = |digest: &str| {
-        format!(
-            "# Managed by the platform team.\napiVersion: kustomize.config.k8s.io/v1beta1\n\
-             kind: Kustomization\nresources:\n- ../../base\nimages:\n- name: bookstore/catalog\n  \
-             newName: {}\n  digest: {digest}\n",
-            new.repository
-        )
-    };
-    let head = commit_files(
-        &repo.path,
-        "main",
-        &[
-            (
-                "overlays/staging/kustomization.yaml",
-                overlay(&new.digest).as_bytes(),
-            ),
-            (
-                "overlays/prod/kustomization.yaml",
-                overlay(&old.digest).as_bytes(),
-            ),
-        ],
-        "Bootstrap overlays",
+    let rendered = render(
+        &world.repo.path,
+        "overlays/prod",
+        &world.dir.path().join("render"),
     )?;
-    println!("   {} @ {head}", repo.url);
-    let tmp = tempfile::tempdir()?;
-    let local = Repository::init_bare(tmp.path())?;
-    let creds = git.credentials().clone();
-    let mut cb = RemoteCallbacks::new();
-    cb.credentials(move |_, _, _| Cred::userpass_plaintext(&creds.username, &creds.password));
-    let mut fo = FetchOptions::new();
-    fo.remote_callbacks(cb);
-    local.remote_anonymous(&repo.url)?.fetch(
-        &["+refs/heads/main:refs/heads/main"],
-        Some(&mut fo),
-        None,
-    )?;
-    println!(
-        "   fetched over authenticated HTTP with libgit2: main = {}",
-        local.refname_to_id("refs/heads/main")?
-    );
-    let prod =
-        read_file(&repo.path, "main", "overlays/prod/kustomization.yaml")?.unwrap_or_default();
-    println!("   overlays/prod/kustomization.yaml:");
-    for line in String::from_utf8_lossy(&prod).lines() {
-        println!("     │ {line}");
+    for line in rendered.lines().filter(|l| l.contains("image:")) {
+        println!("   {}", line.trim());
     }
+    if !rendered.contains(&image.reference) {
+        bail!("prod does not run the verified digest:\n{rendered}");
+    }
+    println!("   = exactly the digest that was verified");
 
-    step(4, "Declare the promotion in Kubernetes");
-    let client = cluster.client().await?;
-    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crds");
-    for name in apply_crds_from_dir(&client, &crds).await? {
-        println!("   CRD {name}: Established");
-    }
-    let ns = test_namespace(&client, "bookstore").await?;
-    let policy: TrustPolicy = serde_json::from_value(json!({
-        "apiVersion": "sealift.dev/v1alpha1", "kind": "TrustPolicy", "metadata": {"name": "bookstore"},
-        "spec": {"images": [format!("{}/bookstore/**", registry.host())],
-                 "authorities": [{"name": "release-key", "key": {"data": key.public_pem}}]}
-    }))?;
-    Api::<TrustPolicy>::namespaced(client.clone(), &ns)
-        .create(&PostParams::default(), &policy)
+    step(
+        8,
+        "And an image nobody signed is refused before anything reaches Git",
+    );
+    let unsigned = world
+        .publisher
+        .publish_unsigned(&world.registry, "bookstore/unsigned", "rogue build")
         .await?;
-    println!("   TrustPolicy {ns}/bookstore: images signed by the release key");
-    let spec = json!({
-        "repository": {"url": repo.url, "secretRef": {"name": "git-creds"}},
-        "from": "overlays/staging", "to": "overlays/prod", "images": ["bookstore/catalog"],
-        "policyRef": {"name": "bookstore"},
-        "pullRequest": {"provider": "github", "secretRef": {"name": "forge-token"}, "labels": ["promotion"]}
-    });
-    let promo: Promotion = serde_json::from_value(json!({
-        "apiVersion": "sealift.dev/v1alpha1", "kind": "Promotion",
-        "metadata": {"name": "catalog-to-prod"}, "spec": spec
-    }))?;
-    let api = Api::<Promotion>::namespaced(client.clone(), &ns);
-    api.create(&PostParams::default(), &promo).await?;
-    let req = http::Request::get(format!(
-        "/apis/sealift.dev/v1alpha1/namespaces/{ns}/promotions"
-    ))
-    .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
-    .body(Vec::new())?;
-    let table: serde_json::Value = serde_json::from_str(&client.request_text(req).await?)?;
-    println!("   $ kubectl get promo -n {ns}");
-    let cols: Vec<String> = table["columnDefinitions"]
-        .as_array()
-        .context("no columns")?
-        .iter()
-        .map(|c| c["name"].as_str().unwrap_or_default().to_uppercase())
-        .collect();
+    world.pin(
+        "staging",
+        &[(IMAGE, &image), ("bookstore/unsigned", &unsigned)],
+    )?;
+    let rogue = Instant::now();
+    world
+        .create(&world.promotion("unsigned-to-prod", &["bookstore/unsigned"], false))
+        .await?;
+    let rejected = follow(&world, "unsigned-to-prod", rogue, |p| phase(p).is_final()).await?;
     println!(
-        "   {:<18} {:<8} {:<18} {:<16} {:<14} AGE",
-        cols[0], cols[1], cols[2], cols[3], cols[4]
+        "   branch: none, pull requests: still {} — phase {:?}",
+        world.forge.pulls().len(),
+        phase(&rejected)
     );
-    for row in table["rows"].as_array().context("no rows")? {
-        let c = |i: usize| row["cells"][i].as_str().unwrap_or("<none>").to_owned();
-        println!(
-            "   {:<18} {:<8} {:<18} {:<16} {:<14} {}",
-            c(0),
-            c(1),
-            c(2),
-            c(3),
-            c(4),
-            c(5)
-        );
-    }
 
-    println!("   An escaping path is refused by the API server itself:");
-    let raw = Api::<DynamicObject>::namespaced_with(
-        client.clone(),
-        &ns,
-        &kube::discovery::ApiResource::erase::<Promotion>(&()),
-    );
-    let mut evil = spec.clone();
-    evil["to"] = json!("../../etc");
-    let obj: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "sealift.dev/v1alpha1", "kind": "Promotion", "metadata": {"name": "evil"}, "spec": evil
-    }))?;
-    match raw.create(&PostParams::default(), &obj).await {
-        Err(kube::Error::Api(s)) => println!(
-            "   ✘ {} {}",
-            s.code,
-            s.message.chars().take(110).collect::<String>()
-        ),
-        other => anyhow::bail!("expected a refusal, got {other:?}"),
-    }
-
-    step(5, "What happens next");
     println!(
-        "   The libraries behind each step exist and are tested against these same servers:\n   \
-         sealift-verify (signatures, attestations), sealift-gitops (lossless overlay edit,\n   \
-         in-memory commit, push), sealift-forge (pull requests) and the engine's resumable\n   \
-         steps. The controller and `sealift promote` that drive a Promotion through them are\n   \
-         not built yet, so catalog-to-prod stays without a phase and nothing is written to Git."
+        "\nDone in {:.1} s. Metrics: sealift_* on the controller's /metrics; docs/ explains every step.",
+        t0.elapsed().as_secs_f64()
     );
-    println!("\nDone in {:.1} s.", t0.elapsed().as_secs_f64());
+    world.forge.assert_clean()?;
     if keep {
-        println!(
-            "Everything keeps running (KUBECONFIG={}); Ctrl-C stops it.",
-            cluster.kubeconfig().display()
-        );
+        println!("--keep: everything stays up until Ctrl-C.");
         tokio::signal::ctrl_c().await?;
     }
     Ok(())

@@ -37,7 +37,7 @@ pub const BOT: &str = "sealift-bot";
 pub const TEST_MERGE_SHA: &str = "e5bd3914e2e596debea16f433f57875b5b90bcd6";
 
 /// A pull request as the stand-in keeps it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GhPull {
     /// `#number`.
     pub number: i64,

@@ -347,11 +347,16 @@ impl GitHubForge {
         else {
             return error(404, "Not Found");
         };
-        let Some(mut pull) = lock(&self.state).pulls.get(i).cloned() else {
+        let Some(before) = lock(&self.state).pulls.get(i).cloned() else {
             return error(404, "Not Found");
         };
+        // `f` runs unlocked (rendering asks the backing repository, which is slow); write back
+        // only what it changed, so a read never undoes a merge that happened meanwhile.
+        let mut pull = before.clone();
         let reply = f(self, &mut pull);
-        if let Some(slot) = lock(&self.state).pulls.get_mut(i) {
+        if pull != before
+            && let Some(slot) = lock(&self.state).pulls.get_mut(i)
+        {
             *slot = pull;
         }
         reply
