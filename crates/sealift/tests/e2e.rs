@@ -187,6 +187,38 @@ async fn a_verified_digest_travels_from_staging_to_a_merged_prod_deployment() {
     ] {
         assert!(metrics.contains(m), "{m} in:\n{metrics}");
     }
+    // Secrets never leave memory: not in the log, the Events, the status or the pull request.
+    let secrets = [
+        world.git.credentials().password.clone(),
+        world.forge.token().to_owned(),
+    ];
+    let log = controller.log_tail(100_000);
+    let events_text =
+        serde_json::to_string(&events.list(&Default::default()).await.unwrap().items).unwrap();
+    let status_text = serde_json::to_string(
+        &world
+            .promotions()
+            .get("catalog-to-prod")
+            .await
+            .unwrap()
+            .status,
+    )
+    .unwrap();
+    let prs = format!("{:?}", world.forge.pulls());
+    for secret in &secrets {
+        assert!(secret.len() >= 16, "a real secret");
+        for (what, text) in [
+            ("log", &log),
+            ("Events", &events_text),
+            ("status", &status_text),
+            ("PR", &prs),
+        ] {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret leaked into the {what}"
+            );
+        }
+    }
     world.forge.assert_clean().unwrap();
 }
 

@@ -13,7 +13,7 @@ use sealift_gitops::{
     RepoCache, RetryPolicy, Snapshot, commit_and_push, commit_message, promotion_branch,
 };
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Git through the repository cache.
 #[derive(Clone)]
@@ -22,6 +22,7 @@ pub struct GitRepo {
     identity: Identity,
     retry: RetryPolicy,
     secrets: Arc<dyn SecretSource>,
+    deadline: Duration,
 }
 
 impl GitRepo {
@@ -32,7 +33,14 @@ impl GitRepo {
             identity,
             retry: RetryPolicy::default(),
             secrets,
+            deadline: Duration::from_secs(120),
         }
+    }
+
+    /// Overrides how long one git step (fetch, or commit + push with its retries) may take.
+    pub fn with_deadline(mut self, deadline: Duration) -> GitRepo {
+        self.deadline = deadline;
+        self
     }
 
     /// Overrides the push retry policy.
@@ -120,6 +128,24 @@ pub fn to_step(e: &GitError) -> StepError {
     }
 }
 
+/// Runs libgit2 work on a blocking thread with a deadline: git2 has no per-operation timeout, so a
+/// server that stops answering would otherwise hold the step forever. On expiry the step fails
+/// transiently and is retried; the abandoned thread finishes on its own (the commit is
+/// deterministic, so a late push and the retry's push are the same commit).
+async fn bounded<T: Send + 'static>(
+    deadline: Duration,
+    work: impl FnOnce() -> Result<T, StepError> + Send + 'static,
+) -> Result<T, StepError> {
+    match tokio::time::timeout(deadline, tokio::task::spawn_blocking(work)).await {
+        Ok(joined) => joined.map_err(blocking_failure)?,
+        Err(_) => Err(StepError::Failed {
+            reason: "GitTimeout",
+            message: format!("git did not finish within {}s", deadline.as_secs()),
+            transient: true,
+        }),
+    }
+}
+
 fn blocking_failure(e: tokio::task::JoinError) -> StepError {
     StepError::Failed {
         reason: "InternalError",
@@ -133,47 +159,50 @@ impl Repo for GitRepo {
     async fn resolve(&self, p: &PromotionRef) -> Result<Vec<SourceImage>, StepError> {
         let creds = self.credentials(p).await?;
         let (cache, p) = (self.cache.clone(), p.clone());
-        tokio::task::spawn_blocking(move || -> Result<Vec<SourceImage>, StepError> {
-            let mut cached = cache
-                .open(&p.spec.repository.url)
-                .map_err(|e| to_step(&e))?;
-            let branch = &p.spec.repository.branch;
-            let base = cached
-                .fetch_branch(branch, &creds)
-                .map_err(|e| to_step(&e))?;
-            let snap = Snapshot {
-                repo: cached.repository(),
-                base,
-                branch,
-            };
-            let names: Vec<&str> = p.spec.images.iter().map(|s| s.name()).collect();
-            let pinned = resolve_source(&snap, &p.spec.from, &names).map_err(|e| to_step(&e))?;
-            // `name@sha256:…` selectors assert what the source must pin: promote only what was meant.
-            for selector in &p.spec.images {
-                if let Some(expected) = selector.expected_digest() {
-                    let found = pinned.iter().find(|i| i.name == selector.name());
-                    if let Some(found) = found.filter(|f| f.digest != expected) {
-                        return Err(StepError::Rejected {
-                            reason: reasons::DIGEST_MISMATCH,
-                            message: format!(
-                                "{} pins {}@{}, but the Promotion asks for {expected}",
-                                p.spec.from, found.name, found.digest
-                            ),
-                        });
+        bounded(
+            self.deadline,
+            move || -> Result<Vec<SourceImage>, StepError> {
+                let mut cached = cache
+                    .open(&p.spec.repository.url)
+                    .map_err(|e| to_step(&e))?;
+                let branch = &p.spec.repository.branch;
+                let base = cached
+                    .fetch_branch(branch, &creds)
+                    .map_err(|e| to_step(&e))?;
+                let snap = Snapshot {
+                    repo: cached.repository(),
+                    base,
+                    branch,
+                };
+                let names: Vec<&str> = p.spec.images.iter().map(|s| s.name()).collect();
+                let pinned =
+                    resolve_source(&snap, &p.spec.from, &names).map_err(|e| to_step(&e))?;
+                // `name@sha256:…` selectors assert what the source must pin: promote only what was meant.
+                for selector in &p.spec.images {
+                    if let Some(expected) = selector.expected_digest() {
+                        let found = pinned.iter().find(|i| i.name == selector.name());
+                        if let Some(found) = found.filter(|f| f.digest != expected) {
+                            return Err(StepError::Rejected {
+                                reason: reasons::DIGEST_MISMATCH,
+                                message: format!(
+                                    "{} pins {}@{}, but the Promotion asks for {expected}",
+                                    p.spec.from, found.name, found.digest
+                                ),
+                            });
+                        }
                     }
                 }
-            }
-            Ok(pinned
-                .into_iter()
-                .map(|i| SourceImage {
-                    name: i.name,
-                    reference: i.reference,
-                    digest: i.digest,
-                })
-                .collect())
-        })
+                Ok(pinned
+                    .into_iter()
+                    .map(|i| SourceImage {
+                        name: i.name,
+                        reference: i.reference,
+                        digest: i.digest,
+                    })
+                    .collect())
+            },
+        )
         .await
-        .map_err(blocking_failure)?
     }
 
     async fn commit(
@@ -197,7 +226,7 @@ impl Repo for GitRepo {
                 digest: i.digest.clone(),
             })
             .collect();
-        tokio::task::spawn_blocking(move || -> Result<CommitResult, StepError> {
+        bounded(self.deadline, move || -> Result<CommitResult, StepError> {
             let policy = match p.spec.policy_ref.kind {
                 sealift_api::PolicyKind::TrustPolicy => {
                     format!("TrustPolicy/{}/{}", p.namespace, p.spec.policy_ref.name)
@@ -251,6 +280,5 @@ impl Repo for GitRepo {
             })
         })
         .await
-        .map_err(blocking_failure)?
     }
 }
