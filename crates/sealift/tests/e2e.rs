@@ -540,3 +540,65 @@ async fn of_two_replicas_exactly_one_acts_and_the_standby_takes_over_when_it_die
     assert_eq!(world.forge.pulls().len(), 5);
     world.forge.assert_clean().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spec_edited_mid_flight_is_refused_even_though_the_api_server_accepts_the_edit() {
+    // kube-apiserver 1.20 ignores the CRD's CEL `self == oldSelf`: the controller enforces it.
+    let world = World::start("e2e-immutable").await.unwrap();
+    let image = world
+        .publish_trusted("bookstore/catalog", "v4")
+        .await
+        .unwrap();
+    world.pin("staging", &[(IMAGE, &image)]).unwrap();
+    let controller = world
+        .controller(Path::new(BIN), &ControllerOptions::default())
+        .unwrap();
+    controller.wait_ready(WAIT).unwrap();
+    world
+        .create(&world.promotion("edited", &[], false))
+        .await
+        .unwrap();
+    world
+        .wait_for("edited", WAIT, |p| phase(p) == Phase::PullRequestOpen)
+        .await
+        .unwrap();
+    let patch = serde_json::json!({"spec": {"to": "overlays/elsewhere"}});
+    let edited = world
+        .promotions()
+        .patch(
+            "edited",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .expect("the old API server accepts the edit");
+    assert_eq!(edited.metadata.generation, Some(2));
+    let refused = world
+        .wait_for("edited", WAIT, |p| phase(p).is_final())
+        .await
+        .unwrap();
+    assert_eq!(phase(&refused), Phase::Failed);
+    let (reason, message) = ready_message(&refused);
+    assert_eq!(reason, "SpecImmutable", "{message}");
+    assert!(message.contains("create a new Promotion"), "{message}");
+    // Nothing was written for the new spec.
+    assert!(
+        !world
+            .forge
+            .pulls()
+            .iter()
+            .any(|p| p.body.contains("overlays/elsewhere"))
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(world.client.clone(), &world.namespace);
+    let warned = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .any(|e| {
+            e.reason.as_deref() == Some("SpecImmutable") && e.type_.as_deref() == Some("Warning")
+        });
+    assert!(warned, "a Warning Event says why");
+}
