@@ -16,7 +16,7 @@
 //! `cargo bench -p sealift --bench controller` (needs `make rig`).
 
 use anyhow::{Context, Result, bail};
-use kube::api::{ListParams, PostParams};
+use kube::api::ListParams;
 use sealift_api::conditions::{reasons, types};
 use sealift_api::{Phase, Promotion};
 use sealift_testrig::cosign::Published;
@@ -167,7 +167,11 @@ fn main_commits(world: &World) -> Result<usize> {
 fn pins(kustomization: &str) -> Result<BTreeMap<String, (String, String)>> {
     let v: serde_json::Value = serde_saphyr::from_str(kustomization)?;
     let mut out = BTreeMap::new();
-    for image in v["images"].as_array().map(Vec::as_slice).unwrap_or_default() {
+    for image in v["images"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         let field = |k: &str| image[k].as_str().unwrap_or_default().to_owned();
         out.insert(field("name"), (field("newName"), field("digest")));
     }
@@ -385,7 +389,11 @@ async fn run() -> Result<()> {
     let commits_before = main_commits(&world)?;
     let bulk: Vec<Promotion> = (0..BULK)
         .map(|i| {
-            let p = world.promotion(&format!("bulk-{i:03}"), &[image_name(i % IMAGES).as_str()], true);
+            let p = world.promotion(
+                &format!("bulk-{i:03}"),
+                &[image_name(i % IMAGES).as_str()],
+                true,
+            );
             labelled(p, "bulk")
         })
         .collect();
@@ -440,7 +448,10 @@ async fn run() -> Result<()> {
         .map(|(n, p)| (n.clone(), (p.repository.clone(), p.digest.clone())))
         .collect();
     if got != want {
-        let missing: Vec<&String> = want.keys().filter(|k| got.get(*k) != want.get(*k)).collect();
+        let missing: Vec<&String> = want
+            .keys()
+            .filter(|k| got.get(*k) != want.get(*k))
+            .collect();
         bail!(
             "LOST UPDATE: the prod overlay on main pins {} images, {} differ from staging: {missing:?}\n{prod}",
             got.len(),
@@ -449,9 +460,7 @@ async fn run() -> Result<()> {
     }
     let pushes = main_commits(&world)? - commits_before;
     if pushes != IMAGES || bulk_pushed != IMAGES {
-        bail!(
-            "{pushes} commits on main and {bulk_pushed} PushedDirectly for {IMAGES} images"
-        );
+        bail!("{pushes} commits on main and {bulk_pushed} PushedDirectly for {IMAGES} images");
     }
     let push_retries = count_in_log(
         &log_path(&world, &options.identity),
@@ -467,11 +476,20 @@ async fn run() -> Result<()> {
     // (3) Idle with 1,000 Promotion objects: fill up with direct promotions that find the target
     // already up to date (resolved, verified, committed as a no-op: real final objects with
     // evidence), let the controller settle, then read its RSS.
-    let present = world.promotions().list(&ListParams::default()).await?.items.len();
+    let present = world
+        .promotions()
+        .list(&ListParams::default())
+        .await?
+        .items
+        .len();
     let fill = IDLE_OBJECTS.saturating_sub(present);
     let more: Vec<Promotion> = (0..fill)
         .map(|i| {
-            let p = world.promotion(&format!("idle-{i:03}"), &[image_name(i % IMAGES).as_str()], true);
+            let p = world.promotion(
+                &format!("idle-{i:03}"),
+                &[image_name(i % IMAGES).as_str()],
+                true,
+            );
             labelled(p, "idle")
         })
         .collect();
@@ -498,7 +516,12 @@ async fn run() -> Result<()> {
         "(3) {fill} more direct promotions (all AlreadyUpToDate) in {:.1} s",
         fill_wall.as_secs_f64()
     );
-    let total_objects = world.promotions().list(&ListParams::default()).await?.items.len();
+    let total_objects = world
+        .promotions()
+        .list(&ListParams::default())
+        .await?
+        .items
+        .len();
     if total_objects != IDLE_OBJECTS {
         bail!("{total_objects} Promotion objects instead of {IDLE_OBJECTS}");
     }
@@ -536,7 +559,10 @@ async fn run() -> Result<()> {
             break;
         }
         if Instant::now() > deadline {
-            bail!("the fresh controller sees {seen} objects:\n{}", fresh.log_tail(30));
+            bail!(
+                "the fresh controller sees {seen} objects:\n{}",
+                fresh.log_tail(30)
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -21,6 +21,11 @@ pub struct EngineArgs {
     /// Talk plain HTTP to these registries (`host:port`, repeatable): local test registries only.
     #[arg(long = "plain-http", value_name = "HOST")]
     pub plain_http: Vec<String>,
+    /// Registry credentials for reading signatures and attestations, as a Docker `config.json`
+    /// (`{"auths": {"host:port": {"auth": base64("user:password")}}}`, e.g. a mounted
+    /// `kubernetes.io/dockerconfigjson` Secret). Anonymous elsewhere.
+    #[arg(long, value_name = "FILE", env = "SEALIFT_REGISTRY_AUTH")]
+    pub registry_auth: Option<PathBuf>,
     /// The persistent repository cache (one bare clone per repository URL).
     #[arg(long, value_name = "DIR", env = "SEALIFT_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -41,6 +46,12 @@ impl EngineArgs {
         let mut verifier = VerifierConfig::default();
         if !self.plain_http.is_empty() {
             verifier.registry.plain_http = PlainHttp::Hosts(self.plain_http.clone());
+        }
+        if let Some(path) = &self.registry_auth {
+            let text =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            verifier.registry.credentials = docker_auths(&text)
+                .with_context(|| format!("{}: not a Docker config.json", path.display()))?;
         }
         let cache_dir = match &self.cache_dir {
             Some(d) => d.clone(),
@@ -77,4 +88,73 @@ pub fn read_trusted_root(path: Option<&Path>) -> Result<Option<Arc<TrustedRoot>>
     let root = TrustedRoot::from_json(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: not a trusted_root.json: {e}", path.display()))?;
     Ok(Some(Arc::new(root)))
+}
+
+/// The `auths` of a Docker `config.json`: `auth` (base64 `user:password`) or `username` +
+/// `password` per registry host. Values never appear in errors.
+pub fn docker_auths(
+    text: &[u8],
+) -> Result<std::collections::BTreeMap<String, sealift_verify::RegistryCredentials>> {
+    use base64::Engine as _;
+    let v: serde_json::Value = serde_json::from_slice(text).context("not JSON")?;
+    let auths = v
+        .get("auths")
+        .and_then(|a| a.as_object())
+        .context("no `auths` object")?;
+    let mut out = std::collections::BTreeMap::new();
+    for (host, entry) in auths {
+        let host = host
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let (username, password) = match (
+            entry.get("auth").and_then(|a| a.as_str()),
+            entry.get("username").and_then(|u| u.as_str()),
+            entry.get("password").and_then(|p| p.as_str()),
+        ) {
+            (Some(auth), _, _) => {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(auth.trim())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .with_context(|| {
+                        format!("`auths.{host}.auth` is not base64 of user:password")
+                    })?;
+                let (u, p) = raw
+                    .split_once(':')
+                    .with_context(|| format!("`auths.{host}.auth` has no `:`"))?;
+                (u.to_owned(), p.to_owned())
+            }
+            (None, Some(u), Some(p)) => (u.to_owned(), p.to_owned()),
+            _ => anyhow::bail!("`auths.{host}` needs `auth`, or `username` and `password`"),
+        };
+        out.insert(
+            host,
+            sealift_verify::RegistryCredentials { username, password },
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::docker_auths;
+
+    #[test]
+    fn docker_config_auths_are_read_and_errors_never_show_the_secret() {
+        let auths = docker_auths(
+            br#"{"auths": {"https://registry.example.com/": {"auth": "Ym90OnMzY3IzdA=="},
+                           "127.0.0.1:5000": {"username": "ci", "password": "pw"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(auths["registry.example.com"].username, "bot");
+        assert_eq!(auths["registry.example.com"].password, "s3cr3t");
+        assert_eq!(auths["127.0.0.1:5000"].password, "pw");
+        let err = docker_auths(br#"{"auths": {"r": {"auth": "bm9jb2xvbnNlY3JldA=="}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("nocolonsecret"), "{err}");
+        assert!(docker_auths(b"{}").is_err());
+    }
 }
