@@ -22,6 +22,7 @@ APT_PACKAGES=(
   openssh-server openssh-client  # git over SSH with pinned host keys
   apache2-utils     # htpasswd -B: bcrypt entries the registry accepts
   git
+  gnupg             # gpg + gpg-agent: OpenPGP-signed commits checked by git verify-commit
   skopeo umoci      # image tooling for manual inspection of the test registry
   openssl           # self-signed serving certificates
   libssl-dev pkg-config cmake  # git2 / libgit2-sys with HTTPS

@@ -5,6 +5,11 @@
 //!
 //! Targets (issue 3): the 100k-file case within 1.5× the 1k-file case; edit + commit + push under
 //! 150 ms on loopback.
+//!
+//! Also prints where Sealift's time goes, per phase (median over the runs), from the crate's
+//! `sealift_gitops::timing` debug events. Set-up shortcuts for repeated runs, off by default:
+//! `SEALIFT_BENCH_REPOS=<dir>` keeps the generated repositories there and copies them on later
+//! runs; `SEALIFT_BENCH_PIPELINE=0` skips the pipeline comparison.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use git2::{Oid, Repository, Signature};
@@ -16,8 +21,116 @@ use sealift_gitops::{
 };
 use sealift_testrig::Credentials;
 use sealift_testrig::git_server::{GitServer, ServedRepo};
+use std::collections::BTreeMap;
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Collects the `sealift_gitops::timing` events: one map of numeric fields per event.
+struct Phases(Mutex<Vec<BTreeMap<String, u64>>>);
+
+static PHASES: Phases = Phases(Mutex::new(Vec::new()));
+
+struct Fields(BTreeMap<String, u64>);
+
+impl tracing::field::Visit for Fields {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.insert(field.name().to_owned(), value);
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0
+            .insert(field.name().to_owned(), u64::try_from(value).unwrap_or(0));
+    }
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+}
+
+struct Collector;
+
+impl tracing::Subscriber for Collector {
+    fn enabled(&self, m: &tracing::Metadata<'_>) -> bool {
+        m.target() == "sealift_gitops::timing"
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Fields(BTreeMap::new());
+        event.record(&mut fields);
+        PHASES.0.lock().unwrap().push(fields.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Median of each `*_us` field over the collected events, in milliseconds, then cleared.
+fn phase_medians() -> String {
+    let events = std::mem::take(&mut *PHASES.0.lock().unwrap());
+    let mut by_field: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for e in &events {
+        for (k, v) in e {
+            if let Some(name) = k.strip_suffix("_us") {
+                by_field.entry(name.to_owned()).or_default().push(*v);
+            }
+        }
+    }
+    let order = [
+        "fetch", "edit", "commit", "push", "discover", "pack", "send",
+    ];
+    let mut out = Vec::new();
+    for name in order {
+        if let Some(mut v) = by_field.remove(name) {
+            v.sort();
+            out.push(format!("{name} {:.1}", v[v.len() / 2] as f64 / 1000.0));
+        }
+    }
+    let objects: Vec<u64> = events
+        .iter()
+        .filter_map(|e| e.get("objects").copied())
+        .collect();
+    format!(
+        "{} ms; objects pushed: {:?}",
+        out.join(", "),
+        objects.iter().min().zip(objects.iter().max())
+    )
+}
+
+/// Creates `name` on the server holding the generated repository, from `SEALIFT_BENCH_REPOS` when
+/// a previous run left it there.
+fn served(server: &GitServer, name: &str, files: usize, commits: usize) -> ServedRepo {
+    let repo = server.create_repo(name).unwrap();
+    let keep = std::env::var_os("SEALIFT_BENCH_REPOS")
+        .map(|d| std::path::PathBuf::from(d).join(format!("{name}.git")));
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        let _ = std::fs::remove_dir_all(to);
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    if let Some(kept) = &keep
+        && kept.exists()
+    {
+        copy(kept, &repo.path);
+        eprintln!("  reused {name} from {}", kept.display());
+        return repo;
+    }
+    let t = Instant::now();
+    generate(&repo, files, commits);
+    eprintln!(
+        "  generated {name}: {files} files, {commits} commits in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    if let Some(kept) = &keep {
+        std::fs::create_dir_all(kept.parent().unwrap()).unwrap();
+        copy(&repo.path, kept);
+    }
+    repo
+}
 
 /// A repository with `files` files spread over directories of 1,000 and `commits` commits, the
 /// last of which adds the overlays.
@@ -98,6 +211,9 @@ fn generate(repo: &ServedRepo, files: usize, commits: usize) -> Oid {
 }
 
 fn stats(mut v: Vec<Duration>) -> (Duration, Duration) {
+    if v.is_empty() {
+        return (Duration::ZERO, Duration::ZERO);
+    }
     v.sort();
     (v[v.len() / 2], v[(v.len() * 9 / 10).min(v.len() - 1)])
 }
@@ -113,13 +229,7 @@ struct Case {
 }
 
 fn run_case(server: &GitServer, name: &str, files: usize, commits: usize, runs: usize) -> Case {
-    let repo = server.create_repo(name).unwrap();
-    let t = Instant::now();
-    generate(&repo, files, commits);
-    eprintln!(
-        "  generated {name}: {files} files, {commits} commits in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    let repo = served(server, name, files, commits);
     let creds = GitCredentials::Basic {
         username: server.credentials().username.clone(),
         password: SecretString::new(server.credentials().password.clone()),
@@ -169,6 +279,7 @@ fn run_case(server: &GitServer, name: &str, files: usize, commits: usize, runs: 
         assert!(matches!(out, PushOutcome::Pushed { .. }));
     }
     let (sealift_median, sealift_p90) = stats(sealift);
+    eprintln!("  {name} phases (median): {}", phase_medians());
 
     let kustomize = sealift_testrig::tools::kustomize().unwrap();
     let creds_url = repo.url.replacen(
@@ -181,7 +292,12 @@ fn run_case(server: &GitServer, name: &str, files: usize, commits: usize, runs: 
         1,
     );
     let mut pipeline = Vec::new();
-    for i in 0..runs.min(5) {
+    let pipeline_runs = if std::env::var("SEALIFT_BENCH_PIPELINE").as_deref() == Ok("0") {
+        0
+    } else {
+        runs.min(5)
+    };
+    for i in 0..pipeline_runs {
         let work = tempfile::tempdir().unwrap();
         let w = work.path().join("w");
         let t = Instant::now();
@@ -265,6 +381,7 @@ fn run_case(server: &GitServer, name: &str, files: usize, commits: usize, runs: 
 fn main() {
     // `cargo bench` passes --bench; nothing else to parse.
     sealift_testrig::install_crypto_provider();
+    tracing::subscriber::set_global_default(Collector).unwrap();
     let server = GitServer::start(Credentials::random("bench")).unwrap();
     println!(
         "promote one image: fetch (warm cache) + kustomize edit + in-memory commit + push, loopback"

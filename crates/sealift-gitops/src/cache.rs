@@ -127,6 +127,25 @@ impl CachedRepo {
         &self.repo
     }
 
+    /// The head of `branch` the cache last saw on the server (fetched or pushed), if any.
+    pub(crate) fn known_base(&self, branch: &str) -> Option<Oid> {
+        self.repo
+            .refname_to_id(&format!("refs/sealift/base/{branch}"))
+            .ok()
+    }
+
+    /// Records that the server's `branch` is now `head` (after a push to it), as a fetch would.
+    pub(crate) fn remember_base(&self, branch: &str, head: Oid) {
+        let refname = format!("refs/sealift/base/{branch}");
+        if let Err(e) = self
+            .repo
+            .reference(&refname, head, true, "sealift: pushed to the base")
+        {
+            // Only an optimisation: the next promotion fetches instead.
+            tracing::warn!(%refname, error = %e, "could not record the pushed base");
+        }
+    }
+
     /// Fetches `branch` from the server and returns its head. Only that branch is fetched, into
     /// `refs/sealift/base/<branch>`; objects already in the cache are not transferred again.
     pub fn fetch_branch(&mut self, branch: &str, creds: &GitCredentials) -> Result<Oid, GitError> {

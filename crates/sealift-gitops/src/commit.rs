@@ -3,6 +3,7 @@
 //! the base, so the cost does not grow with the size of the repository.
 
 use crate::error::GitError;
+pub use crate::signing::{OpenPgpSigningKey, SigningKey, SshSigningKey};
 use git2::{ObjectType, Oid, Repository, Signature, Time, Tree};
 
 const MODE_TREE: i32 = 0o040000;
@@ -37,44 +38,8 @@ pub struct CommitMeta {
     pub time: i64,
     /// The full commit message.
     pub message: String,
-    /// Sign the commit with this SSH key (`gpg.format=ssh`), or leave it unsigned.
-    pub signing_key: Option<SshSigningKey>,
-}
-
-/// An OpenSSH private key that signs commits the way `git commit -S` with `gpg.format=ssh` does
-/// (an SSHSIG over the commit in namespace `git`, in the `gpgsig` header). Ed25519 and ECDSA
-/// signatures are deterministic, so a re-run still yields the same commit id.
-#[derive(Clone)]
-pub struct SshSigningKey(ssh_key::PrivateKey);
-
-impl std::fmt::Debug for SshSigningKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SshSigningKey(<redacted>)")
-    }
-}
-
-impl SshSigningKey {
-    /// Parses an unencrypted OpenSSH private key (`-----BEGIN OPENSSH PRIVATE KEY-----`).
-    pub fn from_openssh(pem: &str) -> Result<SshSigningKey, GitError> {
-        let key = ssh_key::PrivateKey::from_openssh(pem)
-            .map_err(|e| GitError::InvalidCredentials(format!("commit signing key: {e}")))?;
-        if key.is_encrypted() {
-            return Err(GitError::InvalidCredentials(
-                "commit signing key: encrypted keys are not supported".into(),
-            ));
-        }
-        Ok(SshSigningKey(key))
-    }
-
-    /// The armored SSHSIG of `data`.
-    fn sign(&self, data: &[u8]) -> Result<String, GitError> {
-        let sig = self
-            .0
-            .sign("git", ssh_key::HashAlg::Sha512, data)
-            .map_err(|e| GitError::InvalidCredentials(format!("signing the commit: {e}")))?;
-        sig.to_pem(ssh_key::LineEnding::LF)
-            .map_err(|e| GitError::InvalidCredentials(format!("encoding the signature: {e}")))
-    }
+    /// Sign the commit with this SSH or OpenPGP key, or leave it unsigned.
+    pub signing_key: Option<SigningKey>,
 }
 
 /// Checks a repository path the way the CRD schema does, and names what is wrong.
@@ -154,6 +119,28 @@ pub fn commit_changes(
     changes: &[FileChange],
     meta: &CommitMeta,
 ) -> Result<Oid, GitError> {
+    Ok(commit_changes_with_objects(repo, base, changes, meta)?.id)
+}
+
+/// A commit built by [`commit_changes_with_objects`] and the objects it introduced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCommit {
+    /// The commit (`base` itself when nothing changed).
+    pub id: Oid,
+    /// Every object reachable from the commit but not from `base`: the commit, the trees on the
+    /// changed paths that differ from the base's, and the new blobs. Empty when nothing changed.
+    /// A server that holds `base` needs exactly these to accept the commit.
+    pub objects: Vec<Oid>,
+}
+
+/// [`commit_changes`], also naming the objects the commit introduced, so that a push can send
+/// exactly those instead of discovering them with a walk over the base's whole tree.
+pub fn commit_changes_with_objects(
+    repo: &Repository,
+    base: Oid,
+    changes: &[FileChange],
+    meta: &CommitMeta,
+) -> Result<NewCommit, GitError> {
     let base_commit = repo.find_commit(base)?;
     let mut tree_id = base_commit.tree_id();
     for change in changes {
@@ -163,7 +150,10 @@ pub fn commit_changes(
         tree_id = replace_blob(repo, Some(&tree), &parts, blob, &change.path)?;
     }
     if tree_id == base_commit.tree_id() {
-        return Ok(base);
+        return Ok(NewCommit {
+            id: base,
+            objects: vec![],
+        });
     }
     let tree = repo.find_tree(tree_id)?;
     let sig = Signature::new(
@@ -171,17 +161,66 @@ pub fn commit_changes(
         &meta.identity.email,
         &Time::new(meta.time, 0),
     )?;
-    match &meta.signing_key {
-        None => Ok(repo.commit(None, &sig, &sig, &meta.message, &tree, &[&base_commit])?),
+    let id = match &meta.signing_key {
+        None => repo.commit(None, &sig, &sig, &meta.message, &tree, &[&base_commit])?,
         Some(key) => {
             let buffer =
                 repo.commit_create_buffer(&sig, &sig, &meta.message, &tree, &[&base_commit])?;
             let content = std::str::from_utf8(&buffer)
                 .map_err(|_| GitError::Git(git2::Error::from_str("commit buffer is not UTF-8")))?;
-            let signature = key.sign(content.as_bytes())?;
-            Ok(repo.commit_signed(content, &signature, None)?)
+            let signature = key.sign(content.as_bytes(), meta.time)?;
+            repo.commit_signed(content, &signature, None)?
+        }
+    };
+    let mut objects = vec![id];
+    introduced(repo, &base_commit.tree()?, &tree, changes, &mut objects)?;
+    Ok(NewCommit { id, objects })
+}
+
+/// Appends the trees and blobs of `new` that differ from `old` along each changed path. Every
+/// entry off those paths was copied from `old` by the tree builder, so nothing else is new.
+fn introduced(
+    repo: &Repository,
+    old: &Tree<'_>,
+    new: &Tree<'_>,
+    changes: &[FileChange],
+    out: &mut Vec<Oid>,
+) -> Result<(), GitError> {
+    let mut push = |id: Oid| {
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    };
+    push(new.id());
+    for change in changes {
+        let mut old_dir = Some(old.clone());
+        let mut new_dir = new.clone();
+        for name in check_path(&change.path)? {
+            let Some((id, is_tree)) = new_dir
+                .get_name(name)
+                .map(|e| (e.id(), e.kind() == Some(ObjectType::Tree)))
+            else {
+                break;
+            };
+            let old_entry = old_dir.as_ref().and_then(|t| {
+                t.get_name(name)
+                    .map(|e| (e.id(), e.kind() == Some(ObjectType::Tree)))
+            });
+            if old_entry.map(|(old_id, _)| old_id) == Some(id) {
+                break; // Shared with the base from here down.
+            }
+            push(id);
+            if !is_tree {
+                break;
+            }
+            old_dir = match old_entry {
+                Some((old_id, true)) => Some(repo.find_tree(old_id)?),
+                _ => None,
+            };
+            new_dir = repo.find_tree(id)?;
         }
     }
+    Ok(())
 }
 
 /// Rewrites the trees along `parts` so that the last part is `blob`; returns the new root tree.

@@ -2,14 +2,19 @@
 //! under a direct push, fetch again, re-apply the edit on the new head and retry with bounded,
 //! jittered exponential backoff. A base branch is never force-pushed, so a concurrent commit is
 //! never lost: ours is rebuilt on top of it.
+//!
+//! Over HTTP(S) the push sends only the objects the commit introduced (`smart_http`), and its ref
+//! discovery doubles as the fetch when it shows a head the cache already holds. SSH remotes are
+//! fetched and pushed by libgit2.
 
 use crate::cache::CachedRepo;
-use crate::commit::{CommitMeta, FileChange, commit_changes};
+use crate::commit::{CommitMeta, FileChange, NewCommit, commit_changes_with_objects};
 use crate::credentials::GitCredentials;
 use crate::error::GitError;
 use crate::remote::{Remote, RemoteError, classify};
+use crate::smart_http::{self, RefUpdate};
 use git2::{Oid, Repository};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where the commit goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,31 +124,52 @@ pub fn commit_and_push(
         if attempt > 1 {
             std::thread::sleep(req.retry.delay(attempt - 2));
         }
-        let base = match cache.fetch_branch(req.base_branch, req.credentials) {
-            Ok(b) => b,
+        let started = Instant::now();
+        let (base, route) = match locate_base(cache, req) {
+            Ok(found) => found,
             Err(e) if e.is_transient() && attempt < attempts => {
                 last = e.to_string();
                 continue;
             }
             Err(e) => return Err(e),
         };
+        let fetched = Instant::now();
         let snapshot = Snapshot {
             repo: &cache.repo,
             base,
             branch: req.base_branch,
         };
         let changes = edit(&snapshot)?;
-        let commit = commit_changes(&cache.repo, base, &changes, &req.meta)?;
-        if commit == base {
+        let edited = Instant::now();
+        let created = commit_changes_with_objects(&cache.repo, base, &changes, &req.meta)?;
+        if created.id == base {
             return Ok(PushOutcome::UpToDate { base });
         }
+        let commit = created.id;
         let local = format!("refs/sealift/push/{dest}");
         cache
             .repo
             .reference(&local, commit, true, "sealift: promotion commit")?;
-        let refspec = format!("{}{local}:refs/heads/{dest}", if force { "+" } else { "" });
-        match Remote::new(&cache.url, req.credentials).push(&cache.repo, &refspec) {
+        let committed = Instant::now();
+        let result = push_commit(cache, req.credentials, route, &created, base, &dest, force);
+        tracing::debug!(
+            target: "sealift_gitops::timing",
+            branch = %dest,
+            attempt,
+            fetch_us = micros(fetched - started),
+            edit_us = micros(edited - fetched),
+            commit_us = micros(committed - edited),
+            push_us = micros(committed.elapsed()),
+            objects = created.objects.len(),
+            ok = result.is_ok(),
+            "promotion attempt"
+        );
+        match result {
             Ok(()) => {
+                if !force {
+                    // The server's base is now our commit: the next promotion need not fetch it.
+                    cache.remember_base(req.base_branch, commit);
+                }
                 return Ok(PushOutcome::Pushed {
                     commit,
                     base,
@@ -168,4 +194,103 @@ pub fn commit_and_push(
         attempts,
         last,
     })
+}
+
+/// How the commit will be pushed.
+enum Route {
+    /// Sealift's smart-HTTP client, with the ref discovery already made when it is still current.
+    Http(Option<smart_http::Server>),
+    /// libgit2 (SSH, or an HTTP server the smart-HTTP client cannot serve).
+    Libgit2,
+}
+
+/// The base head to build on, and how to push. Over HTTP(S) the push's ref discovery comes first:
+/// when it shows the head the cache already holds, a fetch would transfer nothing, so none is
+/// made and the same discovery serves the push (two requests per promotion instead of three).
+fn locate_base(cache: &mut CachedRepo, req: &PushRequest<'_>) -> Result<(Oid, Route), GitError> {
+    let mut discovered = None;
+    let mut route = Route::Libgit2;
+    if smart_http::handles(&cache.url) {
+        route = Route::Http(None);
+        match smart_http::discover_url(&cache.url, req.credentials) {
+            Ok(server) => {
+                let head = server
+                    .adv
+                    .target(&format!("refs/heads/{}", req.base_branch));
+                if let Some(head) = head
+                    && cache.known_base(req.base_branch) == Some(head)
+                {
+                    return Ok((head, Route::Http(Some(server))));
+                }
+                discovered = Some((server, head));
+            }
+            Err(RemoteError::Unsupported(why)) => {
+                tracing::info!(url = %cache.url, reason = %why, "pushing with libgit2 instead");
+                route = Route::Libgit2;
+            }
+            Err(e) => return Err(classify(&cache.url, e, Some(req.base_branch))),
+        }
+    }
+    let base = cache.fetch_branch(req.base_branch, req.credentials)?;
+    if let (Route::Http(_), Some((server, Some(head)))) = (&route, discovered)
+        && head == base
+    {
+        route = Route::Http(Some(server));
+    }
+    Ok((base, route))
+}
+
+/// Pushes `created` to `refs/heads/<dest>`: force-updating a promotion branch, or fast-forwarding
+/// the base from exactly `base`. Over HTTP(S) only the commit's new objects are sent, through
+/// Sealift's smart-HTTP client; libgit2 pushes `refs/sealift/push/<dest>` otherwise.
+fn push_commit(
+    cache: &CachedRepo,
+    creds: &GitCredentials,
+    route: Route,
+    created: &NewCommit,
+    base: Oid,
+    dest: &str,
+    force: bool,
+) -> Result<(), RemoteError> {
+    let refname = format!("refs/heads/{dest}");
+    if let Route::Http(discovered) = route {
+        let update = RefUpdate {
+            refname: &refname,
+            new: created.id,
+            expected: (!force).then_some(base),
+        };
+        let pushed = smart_http::push(
+            &cache.repo,
+            &cache.url,
+            creds,
+            discovered,
+            &created.objects,
+            &update,
+        );
+        match pushed {
+            Ok(stats) => {
+                tracing::debug!(
+                    target: "sealift_gitops::timing",
+                    discover_us = micros(stats.discover),
+                    pack_us = micros(stats.pack),
+                    send_us = micros(stats.send),
+                    objects = stats.objects,
+                    pack_bytes = stats.pack_bytes,
+                    "smart-HTTP push"
+                );
+                return Ok(());
+            }
+            Err(RemoteError::Unsupported(why)) => {
+                tracing::info!(url = %cache.url, reason = %why, "pushing with libgit2 instead");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let local = format!("refs/sealift/push/{dest}");
+    let refspec = format!("{}{local}:{refname}", if force { "+" } else { "" });
+    Remote::new(&cache.url, creds).push(&cache.repo, &refspec)
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

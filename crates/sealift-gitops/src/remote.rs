@@ -18,6 +18,10 @@ pub(crate) enum RemoteError {
     Rejected { refname: String, message: String },
     /// Anything else libgit2 reported.
     Git(git2::Error),
+    /// Network, HTTP or protocol failure of Sealift's own smart-HTTP client.
+    Transport(String),
+    /// The server needs something Sealift's smart-HTTP client does not do (libgit2 takes over).
+    Unsupported(String),
 }
 
 pub(crate) struct Remote<'a> {
@@ -161,6 +165,14 @@ pub(crate) fn classify(url: &str, e: RemoteError, branch: Option<&str>) -> GitEr
             GitError::InvalidCredentials(format!("the SSH host key of {host} is not in knownHosts"))
         }
         RemoteError::Rejected { refname, message } => GitError::Rejected { refname, message },
+        RemoteError::Transport(message) => GitError::Transport {
+            url: url.to_owned(),
+            message,
+        },
+        RemoteError::Unsupported(what) => GitError::Transport {
+            url: url.to_owned(),
+            message: format!("unsupported by the smart-HTTP client: {what}"),
+        },
         RemoteError::Git(g) => {
             let msg = g.message().to_owned();
             if let Some(branch) = branch

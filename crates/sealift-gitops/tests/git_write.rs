@@ -573,7 +573,7 @@ fn a_signed_promotion_commit_verifies_with_git_for_the_allowed_signer_only() {
         "the key never prints"
     );
     let mut req = request(PushTarget::PromotionBranch("sealift/ns/signed".into()), &c);
-    req.meta.signing_key = Some(key);
+    req.meta.signing_key = Some(key.into());
     let first = commit_and_push(&mut f.cache.open(&f.repo.url).unwrap(), &req, &mut bump).unwrap();
     let PushOutcome::Pushed { commit, .. } = first.clone() else {
         panic!("{first:?}")
