@@ -331,11 +331,6 @@ async fn start() -> Result<()> {
         "controller bench: namespace {}, binary {BIN}",
         world.namespace
     );
-    if std::env::var_os("SEALIFT_BENCH_PROBE").is_some() {
-        let r = probe(&world).await;
-        keep_logs(&world);
-        return r;
-    }
     let result = run(&world).await;
     keep_logs(&world);
     let figures = result?;
@@ -790,44 +785,3 @@ fn report(f: &Figures, total: Duration) {
     println!();
     println!("total bench time {:.0} s", total.as_secs_f64());
 }
-
-// PROBE-BEGIN (temporary)
-async fn probe(world: &Arc<World>) -> Result<()> {
-    let mut controller = world.controller(Path::new(BIN), &controller_options())?;
-    controller.wait_ready(Duration::from_secs(60))?;
-    let mut p = world.promotion("probe-backoff", &["img-000"], true);
-    p.spec.repository.secret_ref = Some(sealift_api::SecretReference {
-        name: "no-such-secret".into(),
-    });
-    let started = Instant::now();
-    world.create(&p).await?;
-    let mut last = None;
-    loop {
-        let p = world.promotions().get("probe-backoff").await?;
-        let now = Some((p.status.as_ref().and_then(|s| s.attempts), phase(&p)));
-        if now != last {
-            println!("{:>8.3} s  {:?}", started.elapsed().as_secs_f64(), now);
-            last = now;
-        }
-        if phase(&p).is_final() {
-            println!("final: {}", serde_json::to_string(&p.status)?);
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(40) {
-            println!("not final after 40 s");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let t = Instant::now();
-    match controller.terminate(Duration::from_secs(15)) {
-        Ok(()) => println!("SIGTERM: exited in {:?}", t.elapsed()),
-        Err(e) => {
-            println!("SIGTERM: {e}");
-            controller.kill();
-        }
-    }
-    println!("{}", controller.log_tail(8));
-    Ok(())
-}
-// PROBE-END
