@@ -44,6 +44,9 @@ pub mod reasons {
     pub const SPEC_CHANGED: &str = "SpecImmutable";
     /// A referenced Secret does not exist or lacks a key.
     pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
+    /// A referenced Secret exists but its data is unusable: no usable set of keys, or a key
+    /// (credential, commit signing key) that does not parse.
+    pub const INVALID_SECRET: &str = "InvalidSecret";
     /// The source or target overlay (or its kustomization) does not exist.
     pub const OVERLAY_NOT_FOUND: &str = "OverlayNotFound";
     /// A kustomization file could not be parsed.
@@ -127,6 +130,7 @@ pub mod reasons {
         INVALID_SPEC,
         SPEC_CHANGED,
         SECRET_NOT_FOUND,
+        INVALID_SECRET,
         OVERLAY_NOT_FOUND,
         MALFORMED_KUSTOMIZATION,
         IMAGE_NOT_IN_OVERLAY,

@@ -199,20 +199,28 @@ pub async fn run(
     // Stop on the shutdown signal, or at once when the Lease is lost.
     let (lost_tx, mut lost_rx) = tokio::sync::watch::channel(false);
     let mut lease = lease;
-    if let Some((leading, _)) = lease.as_mut() {
+    // Holds a clone of the leadership receiver: aborted at shutdown, or the lease task (which
+    // ends when every receiver is gone) would never finish and SIGTERM would hang.
+    let lost_watch = lease.as_mut().map(|(leading, _)| {
         let mut leading = leading.clone();
-        tokio::spawn(async move {
+        AbortOnDrop(tokio::spawn(async move {
             let _ = leading.wait_for(|l| !*l).await;
             let _ = lost_tx.send(true);
-        });
-    }
+        }))
+    });
     let stop_signal = {
         let stopped = stopped();
         let mut lost = lost_rx.clone();
         async move {
+            // Without leader election nobody sends on `lost`: a closed channel is not a loss.
+            let lost = async move {
+                if lost.wait_for(|l| *l).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
             tokio::select! {
                 _ = stopped => {}
-                _ = lost.wait_for(|l| *l) => {}
+                _ = lost => {}
             }
         }
     };
@@ -230,12 +238,22 @@ pub async fn run(
     if *lost_rx.borrow_and_update() {
         anyhow::bail!("lost the Lease: stopping so that only the leader acts");
     }
+    drop(lost_watch);
     if let Some((leading, task)) = lease {
         drop(leading);
-        if let Ok(Ok(m)) = task.await
-            && let Err(e) = m.release().await
-        {
-            tracing::warn!(error = %e, "could not release the Lease");
+        // Hand the Lease over at once instead of letting the standby wait for it to expire; but
+        // never let a slow API server hold the exit (the Lease then simply expires).
+        let release = async {
+            match task.await {
+                Ok(Ok(m)) => m.release().await.map_err(anyhow::Error::from),
+                Ok(Err(e)) => Err(anyhow::Error::from(e)),
+                Err(e) => Err(anyhow::Error::from(e)),
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(5), release).await {
+            Ok(Ok(())) => tracing::info!("released the Lease"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not release the Lease"),
+            Err(_) => tracing::warn!("releasing the Lease took over 5 s; it will expire instead"),
         }
     }
     tracing::info!("stopped");

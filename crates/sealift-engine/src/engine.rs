@@ -383,9 +383,14 @@ impl Engine {
             .iter()
             .filter_map(|i| i.evidence.clone().map(|e| (source(i), e)))
             .collect();
+        // The reviewer reads what the pushed commit did, taken from the commit itself.
+        let diff = match self.repo.diff(p, &commit).await {
+            Ok(diff) => diff,
+            Err(e) => return self.fail(s, types::PULL_REQUEST_OPENED, e),
+        };
         match self
             .pull_requests
-            .open(p, &commit.branch, &commit.sha, &evidence)
+            .open(p, &commit.branch, &commit.sha, &evidence, Some(&diff))
             .await
         {
             Ok(pr) => {

@@ -2,7 +2,7 @@
 //! `sealift-gitops`, `sealift-verify` and `sealift-forge`; unit tests use in-memory fakes.
 
 use async_trait::async_trait;
-use sealift_api::{Evidence, PolicyRef, PromotionSpec, PullRequestRef};
+use sealift_api::{CommitRef, Evidence, PolicyRef, PromotionSpec, PullRequestRef};
 use std::time::SystemTime;
 
 /// A promotion as the engine sees it: identity plus the immutable spec.
@@ -87,6 +87,9 @@ pub trait Repo: Send + Sync {
         images: &[SourceImage],
         started_at: SystemTime,
     ) -> Result<CommitResult, StepError>;
+    /// The unified diff of the target overlay that `commit` (a pushed promotion commit) made,
+    /// for the pull request's report.
+    async fn diff(&self, p: &PromotionRef, commit: &CommitRef) -> Result<String, StepError>;
 }
 
 /// Signature and attestation verification against the referenced policy.
@@ -111,6 +114,7 @@ pub trait PullRequests: Send + Sync {
         branch: &str,
         head_sha: &str,
         images: &[(SourceImage, Evidence)],
+        diff: Option<&str>,
     ) -> Result<PullRequestRef, StepError>;
     /// Current state of the pull request.
     async fn state(

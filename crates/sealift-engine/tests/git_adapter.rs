@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use async_trait::async_trait;
+use sealift_api::CommitRef;
 use sealift_api::PromotionSpec;
 use sealift_api::conditions::reasons;
 use sealift_engine::adapters::SecretSource;
@@ -38,6 +39,32 @@ impl SecretSource for Secrets {
 }
 
 fn setup() -> (GitServer, ServedRepo, GitRepo, tempfile::TempDir) {
+    setup_with(&[])
+}
+
+/// A GitRepo with its own empty cache: another replica, or a restart on a new pod.
+fn git_repo(secrets: Arc<Secrets>) -> (GitRepo, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let git = GitRepo::new(
+        RepoCache::new(dir.path()),
+        Identity {
+            name: "Sealift".into(),
+            email: "sealift@example.com".into(),
+        },
+        secrets,
+    );
+    (git, dir)
+}
+
+/// The rig's git server with a staging and a prod overlay; the repository Secret `git-creds`
+/// holds the server's credentials plus `extra` keys.
+fn setup_with(extra: &[(&str, &[u8])]) -> (GitServer, ServedRepo, GitRepo, tempfile::TempDir) {
+    let (server, repo, secrets) = served(extra);
+    let (git, dir) = git_repo(secrets);
+    (server, repo, git, dir)
+}
+
+fn served(extra: &[(&str, &[u8])]) -> (GitServer, ServedRepo, Arc<Secrets>) {
     let server =
         GitServer::start(Credentials::random("sealift")).expect("the real git server must start");
     let repo = server.create_repo("acme/gitops").unwrap();
@@ -67,21 +94,15 @@ fn setup() -> (GitServer, ServedRepo, GitRepo, tempfile::TempDir) {
         "password".to_owned(),
         server.credentials().password.clone().into_bytes(),
     );
+    for (k, v) in extra {
+        secret.insert((*k).to_owned(), v.to_vec());
+    }
     let secrets = Secrets(
         [(("bookstore".to_owned(), "git-creds".to_owned()), secret)]
             .into_iter()
             .collect(),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let git = GitRepo::new(
-        RepoCache::new(dir.path()),
-        Identity {
-            name: "Sealift".into(),
-            email: "sealift@example.com".into(),
-        },
-        Arc::new(secrets),
-    );
-    (server, repo, git, dir)
+    (server, repo, Arc::new(secrets))
 }
 
 fn promotion(url: &str, images: &[&str], direct: bool) -> PromotionRef {
@@ -227,5 +248,115 @@ async fn a_direct_promotion_lands_on_the_base_branch() {
     assert_eq!(
         git.commit(&p, &images, SystemTime::now()).await.unwrap(),
         CommitResult::UpToDate
+    );
+}
+
+fn ssh_keygen(dir: &std::path::Path, name: &str) -> (String, String) {
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(dir.join(name))
+        .status()
+        .expect("ssh-keygen (openssh-client) must be installed");
+    assert!(status.success());
+    let read = |f: String| std::fs::read_to_string(dir.join(f)).unwrap();
+    (read(name.to_owned()), read(format!("{name}.pub")))
+}
+
+#[tokio::test]
+async fn a_signing_key_in_the_repository_secret_signs_the_commit_and_its_diff_is_reviewable() {
+    let keys = tempfile::tempdir().unwrap();
+    let (private, public) = ssh_keygen(keys.path(), "sealift");
+    let (_s, repo, secrets) = served(&[("signingKey", private.as_bytes())]);
+    let (git, _d) = git_repo(secrets.clone());
+    let p = promotion(&repo.url, &["bookstore/catalog"], false);
+    let images = git.resolve(&p).await.unwrap();
+    let out = git.commit(&p, &images, SystemTime::now()).await.unwrap();
+    let CommitResult::Pushed { sha, branch } = out else {
+        panic!("{out:?}")
+    };
+
+    // git itself accepts the signature for the committer's e-mail.
+    let allowed = keys.path().join("allowed_signers");
+    std::fs::write(&allowed, format!("sealift@example.com {public}")).unwrap();
+    let verify = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(&repo.path)
+        .arg("-c")
+        .arg(format!("gpg.ssh.allowedSignersFile={}", allowed.display()))
+        .args(["verify-commit", &sha])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verify.stderr).to_string();
+    assert!(verify.status.success(), "{said}");
+    assert!(
+        said.contains("Good \"git\" signature for sealift@example.com"),
+        "{said}"
+    );
+
+    // The review diff is the prod overlay's change, read from the pushed commit: from the cache
+    // that made it, and from a fresh cache that must fetch the promotion branch first.
+    let commit = CommitRef { sha, branch };
+    let diff = git.diff(&p, &commit).await.unwrap();
+    assert!(
+        diff.contains("--- a/overlays/prod/kustomization.yaml"),
+        "{diff}"
+    );
+    assert!(diff.contains("-  newTag: '1.0'\n"), "{diff}");
+    assert!(
+        diff.lines()
+            .any(|l| l.starts_with("+  digest: ") && l.contains(&digest('b'))),
+        "{diff}"
+    );
+    assert!(!diff.contains("staging"), "{diff}");
+    let (elsewhere, _d2) = git_repo(secrets);
+    assert_eq!(elsewhere.diff(&p, &commit).await.unwrap(), diff);
+}
+
+#[tokio::test]
+async fn an_unusable_signing_key_rejects_the_promotion_naming_the_secret_and_writes_nothing() {
+    let garbage: &[u8] =
+        b"-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n-----END OPENSSH PRIVATE KEY-----\n";
+    let (_s, repo, git, _d) = setup_with(&[("signingKey", garbage)]);
+    let p = promotion(&repo.url, &["bookstore/catalog"], false);
+    // Refused as soon as the Secret is read (at resolve, before any verification), and again
+    // should a commit be attempted.
+    let images = vec![sealift_engine::SourceImage {
+        name: "bookstore/catalog".into(),
+        reference: "registry.example.com/bookstore/catalog".into(),
+        digest: digest('b'),
+    }];
+    for err in [
+        git.resolve(&p).await.unwrap_err(),
+        git.commit(&p, &images, SystemTime::now())
+            .await
+            .unwrap_err(),
+    ] {
+        let StepError::Rejected { reason, message } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(*reason, reasons::INVALID_SECRET);
+        assert!(
+            message.contains("Secret git-creds") && message.contains("signing key"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("not a key"),
+            "the key never prints: {message}"
+        );
+    }
+    assert!(
+        branch_head(&repo.path, "sealift/bookstore/catalog")
+            .unwrap()
+            .is_none(),
+        "nothing pushed"
+    );
+    // A passphrase without a key is a mistake, not "unsigned".
+    let (_s, repo, git, _d) = setup_with(&[("signingKeyPassphrase", b"hunter2")]);
+    let p = promotion(&repo.url, &["bookstore/catalog"], false);
+    let err = git.resolve(&p).await.unwrap_err();
+    assert!(
+        matches!(&err, StepError::Rejected { reason, message }
+            if *reason == reasons::INVALID_SECRET && !message.contains("hunter2")),
+        "{err:?}"
     );
 }

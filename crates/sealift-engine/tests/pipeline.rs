@@ -6,7 +6,8 @@
 use async_trait::async_trait;
 use sealift_api::conditions::{reasons, types};
 use sealift_api::{
-    Evidence, Phase, PolicyRef, PromotionSpec, PromotionStatus, PullRequestRef, PullRequestState,
+    CommitRef, Evidence, Phase, PolicyRef, PromotionSpec, PromotionStatus, PullRequestRef,
+    PullRequestState,
 };
 use sealift_engine::{
     CommitResult, Engine, ManualClock, Next, PromotionRef, PullRequests, Repo, SourceImage,
@@ -75,6 +76,9 @@ impl Repo for Fakes {
         self.commits.fetch_add(1, Ordering::SeqCst);
         pop(&self.commit)
     }
+    async fn diff(&self, _: &PromotionRef, commit: &CommitRef) -> Result<String, StepError> {
+        Ok(format!("diff of {}", commit.sha))
+    }
 }
 
 #[async_trait]
@@ -92,11 +96,17 @@ impl PullRequests for Fakes {
         branch: &str,
         sha: &str,
         images: &[(SourceImage, Evidence)],
+        diff: Option<&str>,
     ) -> Result<PullRequestRef, StepError> {
         assert_eq!(
             images.len(),
             1,
             "the evidence travels into the pull request"
+        );
+        assert_eq!(
+            diff,
+            Some(format!("diff of {sha}").as_str()),
+            "the pull request shows the diff of the commit it is opened for"
         );
         self.opens.fetch_add(1, Ordering::SeqCst);
         Ok(PullRequestRef {

@@ -146,6 +146,11 @@ impl CachedRepo {
         }
     }
 
+    /// Whether the cache holds the commit `sha` (full hex id).
+    pub fn has_commit(&self, sha: &str) -> bool {
+        git2::Oid::from_str(sha).is_ok_and(|oid| self.repo.find_commit(oid).is_ok())
+    }
+
     /// Fetches `branch` from the server and returns its head. Only that branch is fetched, into
     /// `refs/sealift/base/<branch>`; objects already in the cache are not transferred again.
     pub fn fetch_branch(&mut self, branch: &str, creds: &GitCredentials) -> Result<Oid, GitError> {

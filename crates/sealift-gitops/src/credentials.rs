@@ -53,7 +53,8 @@ pub enum GitCredentials {
 impl GitCredentials {
     /// Reads credentials from a Secret's data: `username` + `password`, or `token` (user name
     /// `x-access-token` unless `username` is given), or `sshPrivateKey` + `knownHosts` (optional
-    /// `sshPassphrase`, `username` defaulting to `git`). An empty map means anonymous.
+    /// `sshPassphrase`, `username` defaulting to `git`). An empty map, or one holding only a
+    /// commit signing key (see [`crate::SigningKey::from_secret_data`]), means anonymous.
     pub fn from_secret_data(data: &BTreeMap<String, Vec<u8>>) -> Result<Self, GitError> {
         let text = |key: &str| -> Result<Option<String>, GitError> {
             data.get(key)
@@ -88,7 +89,14 @@ impl GitCredentials {
                 username: u.unwrap_or_else(|| "x-access-token".into()),
                 password: SecretString::new(t),
             }),
-            (None, None, None) if data.is_empty() => Ok(GitCredentials::Anonymous),
+            // A Secret holding only a commit signing key authenticates nobody.
+            (None, None, None)
+                if data.keys().all(|k| {
+                    k == crate::signing::SIGNING_KEY || k == crate::signing::SIGNING_KEY_PASSPHRASE
+                }) =>
+            {
+                Ok(GitCredentials::Anonymous)
+            }
             _ => Err(GitError::InvalidCredentials(
                 "expected username + password, token, or sshPrivateKey + knownHosts".into(),
             )),

@@ -90,3 +90,35 @@ pub fn plan_target(
         content: text.into_bytes(),
     }])
 }
+
+/// The unified diff (`git diff` format, 3 lines of context) of what `commit` changed under
+/// `overlay`, against its first parent: what a reviewer reads in the pull request. Empty when
+/// the commit changed nothing there.
+pub fn overlay_diff(
+    repo: &git2::Repository,
+    commit: &str,
+    overlay: &str,
+) -> Result<String, GitError> {
+    crate::commit::check_path(overlay)?;
+    let commit = repo.find_commit(git2::Oid::from_str(commit)?)?;
+    let new = commit.tree()?;
+    let old = match commit.parents().next() {
+        Some(parent) => Some(parent.tree()?),
+        None => None,
+    };
+    let mut opts = git2::DiffOptions::new();
+    opts.pathspec(format!("{overlay}/"))
+        .disable_pathspec_match(false)
+        .context_lines(3)
+        .id_abbrev(40);
+    let diff = repo.diff_tree_to_tree(old.as_ref(), Some(&new), Some(&mut opts))?;
+    let mut text = String::new();
+    diff.print(git2::DiffFormat::Patch, |_, _, line| {
+        if matches!(line.origin(), '+' | '-' | ' ') {
+            text.push(line.origin());
+        }
+        text.push_str(&String::from_utf8_lossy(line.content()));
+        true
+    })?;
+    Ok(text)
+}

@@ -9,6 +9,11 @@ use pgp::composed::{ArmorOptions, Deserializable, DetachedSignature, SignedSecre
 use pgp::packet::{SignatureConfig, SignatureType, Subpacket, SubpacketData};
 use pgp::types::{KeyDetails, KeyVersion, Password, SigningKey as PgpSigningKey, Timestamp};
 
+/// The Secret data key holding the commit signing key.
+pub const SIGNING_KEY: &str = "signingKey";
+/// The Secret data key holding the OpenPGP signing key's passphrase.
+pub const SIGNING_KEY_PASSPHRASE: &str = "signingKeyPassphrase";
+
 /// The key that signs promotion commits.
 #[derive(Clone, Debug)]
 pub enum SigningKey {
@@ -19,6 +24,52 @@ pub enum SigningKey {
 }
 
 impl SigningKey {
+    /// The key that signs promotion commits, from a Secret's data: `signingKey` holds either an
+    /// unencrypted OpenSSH private key (signed as `gpg.format=ssh`) or an armored OpenPGP secret
+    /// key (`gpg --armor --export-secret-keys`), with its passphrase, if any, in
+    /// `signingKeyPassphrase`. `None` when the Secret has no `signingKey`: commits go unsigned.
+    pub fn from_secret_data(
+        data: &std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> Result<Option<SigningKey>, GitError> {
+        let text = |key: &str| -> Result<Option<String>, GitError> {
+            data.get(key)
+                .map(|v| {
+                    String::from_utf8(v.clone()).map_err(|_| {
+                        GitError::InvalidCredentials(format!("key {key:?} is not UTF-8"))
+                    })
+                })
+                .transpose()
+        };
+        let Some(key) = text(SIGNING_KEY)? else {
+            if data.contains_key(SIGNING_KEY_PASSPHRASE) {
+                return Err(GitError::InvalidCredentials(format!(
+                    "{SIGNING_KEY_PASSPHRASE} is set but {SIGNING_KEY} is not"
+                )));
+            }
+            return Ok(None);
+        };
+        let passphrase = text(SIGNING_KEY_PASSPHRASE)?.map(SecretString::new);
+        if key.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
+            if passphrase.is_some() {
+                return Err(GitError::InvalidCredentials(format!(
+                    "commit signing key: an OpenSSH signing key must be unencrypted; \
+                     remove {SIGNING_KEY_PASSPHRASE}"
+                )));
+            }
+            return Ok(Some(SshSigningKey::from_openssh(&key)?.into()));
+        }
+        if key.contains("-----BEGIN PGP PRIVATE KEY BLOCK-----") {
+            return Ok(Some(
+                OpenPgpSigningKey::from_armored(&key, passphrase.as_ref())?.into(),
+            ));
+        }
+        Err(GitError::InvalidCredentials(format!(
+            "commit signing key: {SIGNING_KEY} is neither an OpenSSH private key \
+             (-----BEGIN OPENSSH PRIVATE KEY-----) nor an armored OpenPGP secret key \
+             (-----BEGIN PGP PRIVATE KEY BLOCK-----)"
+        )))
+    }
+
     /// The armored signature of the commit buffer `data`, made at `time` (seconds since the epoch:
     /// the commit's own time, so the same commit is signed the same way again).
     pub(crate) fn sign(&self, data: &[u8], time: i64) -> Result<String, GitError> {

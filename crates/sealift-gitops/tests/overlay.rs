@@ -3,7 +3,7 @@
 //! kustomizations, tag-only sources and symbolic links are distinct errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use sealift_gitops::overlay::{find_kustomization, plan_target, resolve_source};
+use sealift_gitops::overlay::{find_kustomization, overlay_diff, plan_target, resolve_source};
 use sealift_gitops::{
     CommitMeta, GitCredentials, GitError, Identity, PushOutcome, PushRequest, PushTarget,
     RepoCache, RetryPolicy, SecretString, Snapshot, commit_and_push,
@@ -248,4 +248,69 @@ fn an_overlay_reached_through_a_symbolic_link_is_refused() {
             "{overlay}: {err:?}"
         );
     }
+}
+
+/// `git diff --full-index <commit>^ <commit> -- <path>` from the real git binary.
+fn git_diff(repo: &std::path::Path, commit: &str, path: &str) -> String {
+    let out = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(repo)
+        .args(["diff", "--no-color", "--no-ext-diff", "--full-index"])
+        .arg(format!("{commit}^"))
+        .arg(commit)
+        .args(["--", path])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_review_diff_is_what_git_shows_for_the_overlay_and_nothing_beside_it() {
+    let (_server, repo, creds) = setup();
+    // One commit touching prod, a sibling overlay whose name extends it, and staging.
+    let prod = PROD.replace("newTag: '1.0' # pinned by hand long ago", "digest: DIGEST");
+    let commit = commit_files(
+        &repo.path,
+        "main",
+        &[
+            ("overlays/prod/kustomization.yaml", prod.as_bytes()),
+            ("overlays/prod-eu/kustomization.yaml", b"images: []\n"),
+            ("overlays/staging/kustomization.yaml", b"images: []\n"),
+        ],
+        "touch three overlays",
+    )
+    .unwrap()
+    .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cached = RepoCache::new(dir.path()).open(&repo.url).unwrap();
+    assert!(!cached.has_commit(&commit), "not fetched yet");
+    cached.fetch_branch("main", &creds).unwrap();
+    assert!(cached.has_commit(&commit));
+
+    let diff = overlay_diff(cached.repository(), &commit, "overlays/prod").unwrap();
+    assert_eq!(diff, git_diff(&repo.path, &commit, "overlays/prod/"));
+    assert!(
+        diff.contains("-  newTag: '1.0' # pinned by hand long ago\r\n+  digest: DIGEST\r\n"),
+        "{diff}"
+    );
+    assert!(
+        !diff.contains("prod-eu") && !diff.contains("staging"),
+        "{diff}"
+    );
+    // A commit that did not touch the overlay has an empty diff there.
+    let other = commit_files(&repo.path, "main", &[("README.md", b"hi\n")], "readme")
+        .unwrap()
+        .to_string();
+    cached.fetch_branch("main", &creds).unwrap();
+    assert_eq!(
+        overlay_diff(cached.repository(), &other, "overlays/prod").unwrap(),
+        ""
+    );
+    // Bad input is an error, not a panic.
+    assert!(overlay_diff(cached.repository(), "not-a-sha", "overlays/prod").is_err());
+    assert!(matches!(
+        overlay_diff(cached.repository(), &commit, "../prod"),
+        Err(GitError::PathEscape { .. })
+    ));
 }

@@ -35,15 +35,7 @@ impl Fixture {
         let registry = start_registry();
         let image = push_test_image(&registry, repo, "v1", repo).await.unwrap();
         let key = Key::p256().unwrap();
-        let payload = simple_signing(&image.repository, &image.digest);
-        push_artifact(
-            &registry,
-            &image,
-            "sig",
-            &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
-        )
-        .await
-        .unwrap();
+        push_key_signature(&registry, &image, &key).await;
         Fixture {
             registry,
             image,

@@ -21,15 +21,7 @@ async fn a_cached_verification_answers_with_the_same_evidence_and_no_registry_re
         .await
         .unwrap();
     let key = Key::p256().unwrap();
-    let payload = simple_signing(&image.repository, &image.digest);
-    push_artifact(
-        &registry,
-        &image,
-        "sig",
-        &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
-    )
-    .await
-    .unwrap();
+    push_key_signature(&registry, &image, &key).await;
     let policy = key_policy(&image_glob(&image), &[&key], NO_TLOG);
     let verifier = verifier_for(&registry);
 
@@ -54,15 +46,7 @@ async fn identical_concurrent_checks_are_coalesced_into_one_verification() {
         .await
         .unwrap();
     let key = Key::p256().unwrap();
-    let payload = simple_signing(&image.repository, &image.digest);
-    push_artifact(
-        &registry,
-        &image,
-        "sig",
-        &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
-    )
-    .await
-    .unwrap();
+    push_key_signature(&registry, &image, &key).await;
     let policy = key_policy(&image_glob(&image), &[&key], NO_TLOG);
     let verifier = verifier_for(&registry);
 
@@ -94,15 +78,7 @@ async fn a_new_policy_generation_is_verified_afresh() {
         .await
         .unwrap();
     let key = Key::p256().unwrap();
-    let payload = simple_signing(&image.repository, &image.digest);
-    push_artifact(
-        &registry,
-        &image,
-        "sig",
-        &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
-    )
-    .await
-    .unwrap();
+    push_key_signature(&registry, &image, &key).await;
     let yaml = |generation: i64| {
         format!(
             "apiVersion: sealift.dev/v1alpha1\nkind: ClusterTrustPolicy\n\
@@ -167,15 +143,7 @@ async fn a_failure_is_cached_briefly_then_checked_again() {
         "the rejection is served from the cache for a short while"
     );
 
-    let payload = simple_signing(&image.repository, &image.digest);
-    push_artifact(
-        &registry,
-        &image,
-        "sig",
-        &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
-    )
-    .await
-    .unwrap();
+    push_key_signature(&registry, &image, &key).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     verifier.verify(&image.by_digest(), &policy).await.unwrap();
     assert_eq!(verifier.request_counts().manifests, 2);
@@ -303,15 +271,7 @@ async fn a_key_rotated_in_its_secret_is_a_new_question_at_the_same_generation() 
         .await
         .unwrap();
     let (old, new) = (Key::p256().unwrap(), Key::p256().unwrap());
-    let payload = simple_signing(&image.repository, &image.digest);
-    push_artifact(
-        &registry,
-        &image,
-        "sig",
-        &[sig_layer(&payload, &Signer::Key(&old), None).unwrap()],
-    )
-    .await
-    .unwrap();
+    push_key_signature(&registry, &image, &old).await;
     let yaml = format!(
         "apiVersion: sealift.dev/v1alpha1\nkind: TrustPolicy\n\
          metadata: {{name: p, namespace: shop, uid: same-uid, generation: 1}}\nspec:\n  \

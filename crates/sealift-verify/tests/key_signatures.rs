@@ -71,15 +71,7 @@ async fn signatures_by_p384_ed25519_and_rsa_keys_verify() {
         let image = push_test_image(&registry, &format!("acme/{name}"), "v1", name)
             .await
             .unwrap();
-        let payload = simple_signing(&image.repository, &image.digest);
-        push_artifact(
-            &registry,
-            &image,
-            "sig",
-            &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
-        )
-        .await
-        .unwrap();
+        push_key_signature(&registry, &image, &key).await;
         let policy = key_policy(&image_glob(&image), &[&key], NO_TLOG);
         let evidence = verifier.verify(&image.by_digest(), &policy).await;
         let evidence = evidence.unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -117,15 +109,7 @@ async fn a_signature_by_another_key_is_rejected_and_names_the_expected_key() {
         .await
         .unwrap();
     let (signer, expected) = (Key::p256().unwrap(), Key::p256().unwrap());
-    let payload = simple_signing(&image.repository, &image.digest);
-    push_artifact(
-        &registry,
-        &image,
-        "sig",
-        &[sig_layer(&payload, &Signer::Key(&signer), None).unwrap()],
-    )
-    .await
-    .unwrap();
+    push_key_signature(&registry, &image, &signer).await;
     let policy = key_policy(&image_glob(&image), &[&expected], NO_TLOG);
     let err = verifier_for(&registry)
         .verify(&image.by_digest(), &policy)
@@ -168,15 +152,7 @@ async fn a_valid_signature_copied_from_another_image_is_rejected() {
         .await
         .unwrap();
     let key = Key::p256().unwrap();
-    let payload = simple_signing(&other.repository, &other.digest);
-    push_artifact(
-        &registry,
-        &image,
-        "sig",
-        &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
-    )
-    .await
-    .unwrap();
+    push_key_signature_over(&registry, &image, &other, &key).await;
     let policy = key_policy(&image_glob(&image), &[&key], NO_TLOG);
     let err = verifier_for(&registry)
         .verify(&image.by_digest(), &policy)
@@ -357,15 +333,7 @@ async fn a_registry_with_basic_auth_is_read_with_the_credentials_and_refuses_wro
         .await
         .unwrap();
     let key = Key::p256().unwrap();
-    let payload = simple_signing(&image.repository, &image.digest);
-    push_artifact(
-        &registry,
-        &image,
-        "sig",
-        &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
-    )
-    .await
-    .unwrap();
+    push_key_signature(&registry, &image, &key).await;
     let policy = key_policy(&image_glob(&image), &[&key], NO_TLOG);
 
     verifier_for(&registry)

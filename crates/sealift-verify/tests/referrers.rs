@@ -157,15 +157,7 @@ async fn a_registry_without_the_referrers_api_costs_one_request_and_changes_noth
         .await
         .unwrap();
     let key = Key::p256().unwrap();
-    let payload = simple_signing(&image.repository, &image.digest);
-    push_artifact(
-        &registry,
-        &image,
-        "sig",
-        &[sig_layer(&payload, &Signer::Key(&key), None).unwrap()],
-    )
-    .await
-    .unwrap();
+    push_key_signature(&registry, &image, &key).await;
     let mut config = config_for(&registry);
     config.referrers = true;
     let verifier = Verifier::new(config).unwrap();

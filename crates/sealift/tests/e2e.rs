@@ -115,6 +115,16 @@ async fn a_verified_digest_travels_from_staging_to_a_merged_prod_deployment() {
     assert_eq!(pr.head, branch);
     assert_eq!(pr.head_sha, commit.sha);
     assert!(pr.body.contains(&image.digest), "{}", pr.body);
+    // The reviewer sees the overlay diff of the pushed commit.
+    assert!(
+        pr.body
+            .contains("```diff\ndiff --git a/overlays/prod/kustomization.yaml")
+            && pr
+                .body
+                .contains(&format!("\n+  digest: {}\n", image.digest)),
+        "{}",
+        pr.body
+    );
     assert!(
         pr.body.contains("https://slsa.dev/provenance/v1"),
         "{}",
@@ -538,6 +548,29 @@ async fn of_two_replicas_exactly_one_acts_and_the_standby_takes_over_when_it_die
     assert_eq!(leading(&after), 1.0, "the standby leads now");
     assert!(steps(&after) > 0.0);
     assert_eq!(world.forge.pulls().len(), 5);
+
+    // SIGTERM: the leader stops promptly and hands the Lease back instead of letting it expire.
+    let mut leader = standby_proc;
+    let t = std::time::Instant::now();
+    leader
+        .terminate(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}\n{}", leader.log_tail(20)));
+    assert!(
+        leader.log_tail(5).contains("released the Lease"),
+        "{}",
+        leader.log_tail(20)
+    );
+    let lease: k8s_openapi::api::coordination::v1::Lease =
+        kube::Api::namespaced(world.client.clone(), &world.namespace)
+            .get("sealift-controller")
+            .await
+            .unwrap();
+    let holder = lease.spec.and_then(|s| s.holder_identity);
+    assert!(
+        holder.as_deref().is_none_or(str::is_empty),
+        "the Lease is free after {:?}: held by {holder:?}",
+        t.elapsed()
+    );
     world.forge.assert_clean().unwrap();
 }
 

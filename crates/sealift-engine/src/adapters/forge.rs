@@ -74,7 +74,7 @@ impl ForgePullRequests {
         }
         let credentials =
             Credentials::from_secret_data(&data).map_err(|e| StepError::Rejected {
-                reason: reasons::SECRET_NOT_FOUND,
+                reason: reasons::INVALID_SECRET,
                 message: format!("Secret {}: {e}", spec.secret_ref.name),
             })?;
         let mut config = ForgeConfig::from_spec(spec, &p.spec.repository.url, credentials)
@@ -111,6 +111,7 @@ impl PullRequests for ForgePullRequests {
         branch: &str,
         head_sha: &str,
         images: &[(SourceImage, Evidence)],
+        diff: Option<&str>,
     ) -> Result<PullRequestRef, StepError> {
         let forge = self.forge(p).await?;
         let Some(spec) = &p.spec.pull_request else {
@@ -150,7 +151,7 @@ impl PullRequests for ForgePullRequests {
             from: &p.spec.from,
             to: &p.spec.to,
             images: &promoted,
-            diff: None,
+            diff: diff.filter(|d| !d.is_empty()),
             commit: Some(head_sha),
         };
         let new = body::new_pull_request(

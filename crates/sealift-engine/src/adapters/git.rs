@@ -4,13 +4,15 @@
 use super::SecretSource;
 use crate::ports::{CommitResult, PromotionRef, Repo, SourceImage, StepError};
 use async_trait::async_trait;
+use sealift_api::CommitRef;
 use sealift_api::conditions::reasons;
 use sealift_gitops::commit::PromotedDigest;
 use sealift_gitops::kustomize::PinnedImage;
-use sealift_gitops::overlay::{plan_target, resolve_source};
+use sealift_gitops::overlay::{overlay_diff, plan_target, resolve_source};
 use sealift_gitops::{
     CommitMeta, GitCredentials, GitError, Identity, PushOutcome, PushRequest, PushTarget,
-    RepoCache, RetryPolicy, Snapshot, commit_and_push, commit_message, promotion_branch,
+    RepoCache, RetryPolicy, SigningKey, Snapshot, commit_and_push, commit_message,
+    promotion_branch,
 };
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -50,11 +52,25 @@ impl GitRepo {
     }
 
     async fn credentials(&self, p: &PromotionRef) -> Result<GitCredentials, StepError> {
+        Ok(self.secret(p).await?.0)
+    }
+
+    /// The repository Secret's credentials and commit signing key (`signingKey`), if any.
+    async fn secret(
+        &self,
+        p: &PromotionRef,
+    ) -> Result<(GitCredentials, Option<SigningKey>), StepError> {
         match &p.spec.repository.secret_ref {
-            None => Ok(GitCredentials::Anonymous),
+            None => Ok((GitCredentials::Anonymous, None)),
             Some(r) => {
                 let data = self.secrets.secret(&p.namespace, &r.name).await?;
-                GitCredentials::from_secret_data(&data).map_err(|e| to_step(&e))
+                let named = |e: GitError| StepError::Rejected {
+                    reason: reasons::INVALID_SECRET,
+                    message: format!("Secret {}: {e}", r.name),
+                };
+                let creds = GitCredentials::from_secret_data(&data).map_err(named)?;
+                let key = SigningKey::from_secret_data(&data).map_err(named)?;
+                Ok((creds, key))
             }
         }
     }
@@ -104,7 +120,7 @@ pub fn to_step(e: &GitError) -> StepError {
             message,
         },
         GitError::InvalidCredentials(_) => StepError::Rejected {
-            reason: reasons::SECRET_NOT_FOUND,
+            reason: reasons::INVALID_SECRET,
             message,
         },
         // Credentials may be fixed in the Secret meanwhile: retry with backoff, then fail.
@@ -211,7 +227,7 @@ impl Repo for GitRepo {
         images: &[SourceImage],
         started_at: SystemTime,
     ) -> Result<CommitResult, StepError> {
-        let creds = self.credentials(p).await?;
+        let (creds, signing_key) = self.secret(p).await?;
         let (cache, identity, retry, p) = (
             self.cache.clone(),
             self.identity.clone(),
@@ -259,7 +275,7 @@ impl Repo for GitRepo {
                     identity,
                     time,
                     message: commit_message(&p.key(), &p.spec.from, &p.spec.to, &digests, &policy),
-                    signing_key: None,
+                    signing_key,
                 },
                 retry,
             };
@@ -278,6 +294,24 @@ impl Repo for GitRepo {
                     branch,
                 },
             })
+        })
+        .await
+    }
+
+    async fn diff(&self, p: &PromotionRef, commit: &CommitRef) -> Result<String, StepError> {
+        let (cache, p, commit) = (self.cache.clone(), p.clone(), commit.clone());
+        let creds = self.credentials(&p).await?;
+        bounded(self.deadline, move || -> Result<String, StepError> {
+            let mut cached = cache
+                .open(&p.spec.repository.url)
+                .map_err(|e| to_step(&e))?;
+            // Usually still in the cache that made it; after a restart elsewhere, fetch its branch.
+            if !cached.has_commit(&commit.sha) {
+                cached
+                    .fetch_branch(&commit.branch, &creds)
+                    .map_err(|e| to_step(&e))?;
+            }
+            overlay_diff(cached.repository(), &commit.sha, &p.spec.to).map_err(|e| to_step(&e))
         })
         .await
     }

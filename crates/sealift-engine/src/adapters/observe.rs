@@ -5,7 +5,7 @@ use crate::ports::{
     CommitResult, PromotionRef, PullRequests, Repo, SourceImage, StepError, Verifier,
 };
 use async_trait::async_trait;
-use sealift_api::{Evidence, PolicyRef, PullRequestRef};
+use sealift_api::{CommitRef, Evidence, PolicyRef, PullRequestRef};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -86,6 +86,13 @@ impl<T: Repo + ?Sized> Repo for Observed<T> {
         self.record("git", "commit", t, &r);
         r
     }
+
+    async fn diff(&self, p: &PromotionRef, commit: &CommitRef) -> Result<String, StepError> {
+        let t = Instant::now();
+        let r = self.inner.diff(p, commit).await;
+        self.record("git", "diff", t, &r);
+        r
+    }
 }
 
 #[async_trait]
@@ -111,9 +118,10 @@ impl<T: PullRequests + ?Sized> PullRequests for Observed<T> {
         branch: &str,
         head_sha: &str,
         images: &[(SourceImage, Evidence)],
+        diff: Option<&str>,
     ) -> Result<PullRequestRef, StepError> {
         let t = Instant::now();
-        let r = self.inner.open(p, branch, head_sha, images).await;
+        let r = self.inner.open(p, branch, head_sha, images, diff).await;
         self.record("forge", "open", t, &r);
         r
     }

@@ -121,3 +121,27 @@ pub fn rand_suffix() -> String {
 pub fn image_glob(image: &TestImage) -> String {
     format!("{}/**", image.repository.split('/').next().unwrap())
 }
+
+/// Pushes `image`'s `.sig` tag: one cosign simple-signing layer for `image`, signed by `key`.
+pub async fn push_key_signature(registry: &Registry, image: &TestImage, key: &Key) {
+    push_key_signature_over(registry, image, image, key).await;
+}
+
+/// Pushes `image`'s `.sig` tag: one simple-signing layer that names `signed` (another image's
+/// digest, to forge a copied signature), signed by `key`.
+pub async fn push_key_signature_over(
+    registry: &Registry,
+    image: &TestImage,
+    signed: &TestImage,
+    key: &Key,
+) {
+    let payload = simple_signing(&signed.repository, &signed.digest);
+    push_artifact(
+        registry,
+        image,
+        "sig",
+        &[sig_layer(&payload, &Signer::Key(key), None).unwrap()],
+    )
+    .await
+    .unwrap();
+}
