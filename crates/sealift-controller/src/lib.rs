@@ -181,7 +181,8 @@ pub async fn run(
     let ctx = Arc::new(reconcile::Context {
         client: client.clone(),
         engine: wired.engine,
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: Recorder::new(client.clone(), reporter.clone()),
+        reporter,
         metrics: metrics.clone(),
         failures: Mutex::default(),
         abort_before_persist: config.abort_before_persist,

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource, ResourceExt};
 use sealift_api::conditions::{reasons, types};
 use sealift_api::{Phase, Promotion, PromotionStatus};
@@ -26,8 +26,13 @@ pub struct Context {
     pub client: Client,
     /// The pipeline.
     pub engine: Engine,
-    /// Publishes Events.
+    /// Publishes Events that may repeat (retries, a malformed object): kube's Recorder folds a
+    /// repeat into the first Event's series instead of creating another object. It remembers
+    /// every Event it published for 6 minutes, so one-off transition Events do not go through it
+    /// (with hundreds of promotions a minute that memory was most of the controller's growth).
     pub recorder: Recorder,
+    /// Who publishes: for the one-off transition Events.
+    pub reporter: Reporter,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Consecutive failures per object, for exponential backoff.
@@ -90,6 +95,7 @@ async fn reconcile_once(
             EventType::Warning,
             reasons::INVALID_SPEC,
             &format!("cannot read this Promotion: {}", invalid.error),
+            Repeats::Yes,
         )
         .await;
         return Ok(Action::await_change());
@@ -223,6 +229,7 @@ async fn announce(
                     EventType::Warning,
                     &c.reason,
                     &format!("attempt {attempts} failed, retrying: {}", c.message),
+                    Repeats::Yes,
                 )
                 .await;
             }
@@ -280,7 +287,16 @@ async fn announce(
             String::new(),
         ),
     };
-    publish(ctx, reference, type_, &reason, &note).await;
+    publish(ctx, reference, type_, &reason, &note, Repeats::No).await;
+}
+
+/// Whether an Event may be published again for the same object and reason.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Repeats {
+    /// Yes: fold repeats into one Event's series (kube's Recorder, with its 6-minute memory).
+    Yes,
+    /// No (a phase transition happens once): publish without remembering it.
+    No,
 }
 
 async fn publish(
@@ -289,6 +305,7 @@ async fn publish(
     type_: EventType,
     reason: &str,
     note: &str,
+    repeats: Repeats,
 ) {
     let event = Event {
         type_,
@@ -302,7 +319,16 @@ async fn publish(
         secondary: None,
     };
     tracing::debug!(reason = %event.reason, "publishing an Event");
-    if let Err(e) = ctx.recorder.publish(&event, reference).await {
+    let published = match repeats {
+        Repeats::Yes => ctx.recorder.publish(&event, reference).await,
+        // A Recorder of its own, dropped with its one-entry memory.
+        Repeats::No => {
+            Recorder::new(ctx.client.clone(), ctx.reporter.clone())
+                .publish(&event, reference)
+                .await
+        }
+    };
+    if let Err(e) = published {
         tracing::warn!(error = %e, "could not publish an Event");
     }
 }

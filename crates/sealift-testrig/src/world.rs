@@ -336,6 +336,8 @@ impl World {
         let mut env: Vec<(&str, &str)> = vec![
             ("KUBECONFIG", kubeconfig.as_str()),
             ("RUST_LOG", log_filter.as_str()),
+            // As manifests/deployment.yaml runs it.
+            ("MALLOC_ARENA_MAX", "2"),
         ];
         if options.abort_before_persist > 0 {
             env.push(("SEALIFT_TEST_ABORT_BEFORE_PERSIST", abort.as_str()));

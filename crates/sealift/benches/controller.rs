@@ -619,9 +619,19 @@ async fn run(world: &Arc<World>) -> Result<Figures> {
     );
     let idle_after_load = settle(pid).await?;
     println!(
-        "     idle RSS with {IDLE_OBJECTS} objects, after the load: {}",
-        mib(idle_after_load)
+        "     idle RSS with {IDLE_OBJECTS} objects, after the load: {} (anonymous {}, file-backed {})",
+        mib(idle_after_load),
+        mib(proc_status_kib(pid, "RssAnon")?),
+        mib(proc_status_kib(pid, "RssFile")?)
     );
+    // `SEALIFT_BENCH_HOLD=<s>`: keep the loaded controller alive for inspection (gdb, smaps).
+    if let Some(secs) = std::env::var("SEALIFT_BENCH_HOLD")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        println!("     holding pid {pid} for {secs} s");
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
     let t = Instant::now();
     let sigterm = match controller.terminate(Duration::from_secs(15)) {
         Ok(()) => Some(t.elapsed()),
