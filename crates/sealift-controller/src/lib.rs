@@ -15,7 +15,7 @@ pub mod reconcile;
 pub mod sources;
 
 use anyhow::Context as _;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use kube::core::DeserializeGuard;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::Store;
@@ -61,6 +61,10 @@ pub enum Stopped {
     /// The shutdown signal arrived.
     Shutdown,
 }
+
+/// How long running reconciliations get to finish after SIGTERM (Kubernetes' default grace
+/// period is 30 s; the Lease release comes after this).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// Runs until `shutdown` resolves (then stops taking work, lets running reconciliations finish
 /// and releases the Lease) or leadership is lost (an error: the process should exit and restart,
@@ -209,32 +213,58 @@ pub async fn run(
             let _ = lost_tx.send(true);
         }))
     });
-    let stop_signal = {
-        let stopped = stopped();
-        let mut lost = lost_rx.clone();
-        async move {
-            // Without leader election nobody sends on `lost`: a closed channel is not a loss.
-            let lost = async move {
-                if lost.wait_for(|l| *l).await.is_err() {
-                    std::future::pending::<()>().await;
+    // The shutdown signal, or the loss of the Lease: a fresh future each time it is asked for.
+    let stop_now = {
+        let lost_rx = lost_rx.clone();
+        move || {
+            let stopped = stopped();
+            let mut lost = lost_rx.clone();
+            async move {
+                // Without leader election nobody sends on `lost`: a closed channel is not a loss.
+                let lost = async move {
+                    if lost.wait_for(|l| *l).await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                tokio::select! {
+                    _ = stopped => {}
+                    _ = lost => {}
                 }
-            };
-            tokio::select! {
-                _ = stopped => {}
-                _ = lost => {}
             }
         }
     };
-    controller
-        .graceful_shutdown_on(stop_signal)
+    // kube-runtime's graceful shutdown lets running reconciliations finish, but one asked for
+    // before the first list completed never ends (the runner waits for a store that will not
+    // fill). So: before the first list, stop at once (nothing runs yet); after it, give the
+    // running steps a grace period, then drop them. Dropping a step is safe: each is idempotent
+    // and its record is written after its side effect, exactly as after a crash.
+    let force = {
+        let store = controller.store();
+        let stop = stop_now();
+        async move {
+            stop.await;
+            if store.wait_until_ready().now_or_never().is_some() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+                tracing::warn!(
+                    grace_secs = SHUTDOWN_GRACE.as_secs(),
+                    "running reconciliations did not finish in time; stopping them"
+                );
+            }
+        }
+    };
+    let run = controller
+        .graceful_shutdown_on(stop_now())
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|r| async move {
             match r {
                 Ok((obj, _)) => tracing::debug!(promotion = %obj.name, "reconciled"),
                 Err(e) => tracing::debug!(error = %e, "reconcile error"),
             }
-        })
-        .await;
+        });
+    tokio::select! {
+        _ = run => {}
+        _ = force => {}
+    }
     metrics.set_leader(false);
     if *lost_rx.borrow_and_update() {
         anyhow::bail!("lost the Lease: stopping so that only the leader acts");

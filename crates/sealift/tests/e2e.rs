@@ -635,3 +635,31 @@ async fn a_spec_edited_mid_flight_is_refused_even_though_the_api_server_accepts_
         });
     assert!(warned, "a Warning Event says why");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_at_any_moment_of_start_up_stops_the_controller_promptly() {
+    // Kubernetes sends SIGTERM whenever it likes, e.g. during a rollout right after start: while
+    // the controller waits for the Lease, just after it won it, or without leader election.
+    let world = World::start("e2e-sigterm").await.unwrap();
+    for (identity, leader_election, settle_ms) in [
+        ("early", true, 0),
+        ("leading", true, 1500),
+        ("solo-early", false, 0),
+        ("solo", false, 1500),
+    ] {
+        let mut c = world
+            .controller(
+                Path::new(BIN),
+                &ControllerOptions {
+                    identity: identity.into(),
+                    leader_election,
+                    ..ControllerOptions::default()
+                },
+            )
+            .unwrap();
+        c.wait_ready(WAIT).unwrap();
+        tokio::time::sleep(Duration::from_millis(settle_ms)).await;
+        c.terminate(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{identity}: {e}\n{}", c.log_tail(20)));
+    }
+}
