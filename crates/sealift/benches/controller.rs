@@ -450,6 +450,10 @@ async fn run(world: &Arc<World>) -> Result<Figures> {
         ms(percentile(&to_pr, 99.0)),
         ms(cold_first)
     );
+    println!(
+        "     where it goes (mean per call over (1a), from the controller's metrics): {}",
+        call_means(&controller.metrics()?)
+    );
 
     // (1b) Back to back on one host: where the client-side budget sets in, and the pace after.
     let mut one_host = Vec::with_capacity(ONE_HOST);
@@ -713,6 +717,50 @@ async fn settle(pid: u32) -> Result<u64> {
     }
     samples.sort_unstable();
     Ok(samples[samples.len() / 2])
+}
+
+/// Mean duration per labelled series of `sealift_port_call_duration_seconds` (port and
+/// operation) and `sealift_step_duration_seconds` (step), from a Prometheus text exposition.
+fn call_means(text: &str) -> String {
+    let mut sums: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for line in text.lines() {
+        for (metric, part) in [
+            ("sealift_port_call_duration_seconds", "call"),
+            ("sealift_step_duration_seconds", "step"),
+        ] {
+            let (is_sum, rest) = if let Some(r) = line.strip_prefix(&format!("{metric}_sum")) {
+                (true, r)
+            } else if let Some(r) = line.strip_prefix(&format!("{metric}_count")) {
+                (false, r)
+            } else {
+                continue;
+            };
+            let Some((labels, value)) = rest.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            // Keep the port/operation/step labels, drop the outcome (the means are over all).
+            let key: Vec<&str> = labels
+                .trim_matches(|c| c == '{' || c == '}')
+                .split(',')
+                .filter(|l| !l.starts_with("outcome="))
+                .map(|l| l.split('=').nth(1).unwrap_or("").trim_matches('"'))
+                .collect();
+            let entry = sums.entry(format!("{part} {}", key.join("/"))).or_default();
+            if is_sum {
+                entry.0 += value;
+            } else {
+                entry.1 += value;
+            }
+        }
+    }
+    sums.iter()
+        .filter(|(_, (_, n))| *n > 0.0)
+        .map(|(k, (sum, n))| format!("{k} {:.1} ms (n={n})", 1000.0 * sum / n))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn met(ok: bool) -> &'static str {
