@@ -56,15 +56,7 @@ impl GitCredentials {
     /// `sshPassphrase`, `username` defaulting to `git`). An empty map, or one holding only a
     /// commit signing key (see [`crate::SigningKey::from_secret_data`]), means anonymous.
     pub fn from_secret_data(data: &BTreeMap<String, Vec<u8>>) -> Result<Self, GitError> {
-        let text = |key: &str| -> Result<Option<String>, GitError> {
-            data.get(key)
-                .map(|v| {
-                    String::from_utf8(v.clone()).map_err(|_| {
-                        GitError::InvalidCredentials(format!("key {key:?} is not UTF-8"))
-                    })
-                })
-                .transpose()
-        };
+        let text = |key: &str| secret_text(data, key);
         if let Some(key) = text("sshPrivateKey")? {
             let known_hosts = text("knownHosts")?.ok_or_else(|| {
                 GitError::InvalidCredentials(
@@ -102,6 +94,19 @@ impl GitCredentials {
             )),
         }
     }
+}
+
+/// The UTF-8 text under `key` of a Secret's data, if present.
+pub(crate) fn secret_text(
+    data: &BTreeMap<String, Vec<u8>>,
+    key: &str,
+) -> Result<Option<String>, GitError> {
+    data.get(key)
+        .map(|v| {
+            String::from_utf8(v.clone())
+                .map_err(|_| GitError::InvalidCredentials(format!("key {key:?} is not UTF-8")))
+        })
+        .transpose()
 }
 
 /// One `known_hosts` entry: host patterns (or a hashed host) and the raw public key.

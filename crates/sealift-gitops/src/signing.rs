@@ -31,15 +31,7 @@ impl SigningKey {
     pub fn from_secret_data(
         data: &std::collections::BTreeMap<String, Vec<u8>>,
     ) -> Result<Option<SigningKey>, GitError> {
-        let text = |key: &str| -> Result<Option<String>, GitError> {
-            data.get(key)
-                .map(|v| {
-                    String::from_utf8(v.clone()).map_err(|_| {
-                        GitError::InvalidCredentials(format!("key {key:?} is not UTF-8"))
-                    })
-                })
-                .transpose()
-        };
+        let text = |key: &str| crate::credentials::secret_text(data, key);
         let Some(key) = text(SIGNING_KEY)? else {
             if data.contains_key(SIGNING_KEY_PASSPHRASE) {
                 return Err(GitError::InvalidCredentials(format!(

@@ -314,3 +314,55 @@ fn a_wrong_passphrase_or_a_garbled_key_is_a_clear_error_that_shows_no_secret() {
     );
     assert!(debug.contains(&key.fingerprint()), "{debug}");
 }
+
+#[test]
+fn a_secret_names_its_signing_key_by_header_and_unlocks_it_with_its_passphrase() {
+    use sealift_gitops::SigningKey;
+    use std::collections::BTreeMap;
+    let signer = GnuPg::new();
+    signer.generate("ed25519", "sign", "s3cret-pass");
+    let armored = signer.secret_key("s3cret-pass");
+    let data = |pairs: &[(&str, &str)]| -> BTreeMap<String, Vec<u8>> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec()))
+            .collect()
+    };
+
+    // An OpenPGP key with its passphrase: the same key as parsed directly.
+    let key = SigningKey::from_secret_data(&data(&[
+        ("signingKey", armored.as_str()),
+        ("signingKeyPassphrase", "s3cret-pass"),
+        ("token", "unrelated"),
+    ]))
+    .unwrap();
+    let direct =
+        OpenPgpSigningKey::from_armored(&armored, Some(&SecretString::new("s3cret-pass"))).unwrap();
+    assert!(
+        matches!(&key, Some(SigningKey::OpenPgp(k)) if k.fingerprint() == direct.fingerprint()),
+        "{key:?}"
+    );
+    // No signingKey: unsigned. Wrong passphrase, a passphrase alone, or text that is no key: errors
+    // that show neither the key nor the passphrase.
+    assert!(
+        SigningKey::from_secret_data(&data(&[("token", "t")]))
+            .unwrap()
+            .is_none()
+    );
+    for bad in [
+        data(&[
+            ("signingKey", armored.as_str()),
+            ("signingKeyPassphrase", "not-it"),
+        ]),
+        data(&[("signingKeyPassphrase", "s3cret-pass")]),
+        data(&[("signingKey", "s3cret-pass is not a key")]),
+    ] {
+        let err = SigningKey::from_secret_data(&bad).unwrap_err();
+        assert!(matches!(err, GitError::InvalidCredentials(_)), "{err:?}");
+        let shown = err.to_string();
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("not-it"),
+            "{shown}"
+        );
+    }
+}
