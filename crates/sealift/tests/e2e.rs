@@ -6,6 +6,7 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, PostParams};
 use sealift_api::{Phase, Promotion};
+use sealift_testrig::cosign::Published;
 use sealift_testrig::git::branch_head;
 use sealift_testrig::world::{ControllerOptions, IMAGE, World, render};
 use std::path::Path;
@@ -50,14 +51,20 @@ fn deployment_from(rendered: &str) -> Deployment {
     panic!("no Deployment in:\n{rendered}")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_verified_digest_travels_from_staging_to_a_merged_prod_deployment() {
-    let world = World::start("e2e-happy").await.unwrap();
+/// A world whose staging overlay pins one trusted (signed and attested) image.
+async fn staged(prefix: &str, tag: &str) -> (World, Published) {
+    let world = World::start(prefix).await.unwrap();
     let image = world
-        .publish_trusted("bookstore/catalog", "v1.4.2")
+        .publish_trusted("bookstore/catalog", tag)
         .await
         .unwrap();
     world.pin("staging", &[(IMAGE, &image)]).unwrap();
+    (world, image)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verified_digest_travels_from_staging_to_a_merged_prod_deployment() {
+    let (world, image) = staged("e2e-happy", "v1.4.2").await;
     let controller = world
         .controller(Path::new(BIN), &ControllerOptions::default())
         .unwrap();
@@ -378,12 +385,7 @@ async fn crash_until(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_after_every_side_effect_the_controller_still_makes_one_commit_and_one_pull_request()
 {
-    let world = World::start("e2e-crash").await.unwrap();
-    let image = world
-        .publish_trusted("bookstore/catalog", "v2")
-        .await
-        .unwrap();
-    world.pin("staging", &[(IMAGE, &image)]).unwrap();
+    let (world, _) = staged("e2e-crash", "v2").await;
     world
         .create(&world.promotion("crashy", &[], false))
         .await
@@ -468,12 +470,7 @@ fn metric(text: &str, name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_replicas_exactly_one_acts_and_the_standby_takes_over_when_it_dies() {
-    let world = World::start("e2e-ha").await.unwrap();
-    let image = world
-        .publish_trusted("bookstore/catalog", "v3")
-        .await
-        .unwrap();
-    world.pin("staging", &[(IMAGE, &image)]).unwrap();
+    let (world, _) = staged("e2e-ha", "v3").await;
     let options = |id: &str| ControllerOptions {
         identity: id.into(),
         ..ControllerOptions::default()
@@ -577,12 +574,7 @@ async fn of_two_replicas_exactly_one_acts_and_the_standby_takes_over_when_it_die
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spec_edited_mid_flight_is_refused_even_though_the_api_server_accepts_the_edit() {
     // kube-apiserver 1.20 ignores the CRD's CEL `self == oldSelf`: the controller enforces it.
-    let world = World::start("e2e-immutable").await.unwrap();
-    let image = world
-        .publish_trusted("bookstore/catalog", "v4")
-        .await
-        .unwrap();
-    world.pin("staging", &[(IMAGE, &image)]).unwrap();
+    let (world, _) = staged("e2e-immutable", "v4").await;
     let controller = world
         .controller(Path::new(BIN), &ControllerOptions::default())
         .unwrap();
