@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use sealift_engine::Timing;
-use sealift_engine::adapters::Wiring;
+use sealift_engine::adapters::{BudgetConfig, ForgeBudgets, Wiring};
 use sealift_gitops::Identity;
 use sealift_verify::{PlainHttp, TrustedRoot, VerifierConfig};
 use std::path::{Path, PathBuf};
@@ -39,6 +39,38 @@ pub struct EngineArgs {
         env = "SEALIFT_GIT_AUTHOR_EMAIL"
     )]
     pub author_email: String,
+    /// Client-side forge request budget, repeatable: `BURST,PER_SECOND` for every API host, or
+    /// `HOST=BURST,PER_SECOND` for one (`host` or `host:port` of the API URL). A token bucket per
+    /// host: BURST requests at once, then PER_SECOND. Default `120,1` (below GitHub's limits);
+    /// raise it for a self-hosted forge, e.g. `--forge-budget gitlab.example.com=600,10`.
+    #[arg(long = "forge-budget", value_name = "[HOST=]BURST,PER_SECOND", value_parser = parse_forge_budget)]
+    pub forge_budget: Vec<(Option<String>, BudgetConfig)>,
+}
+
+/// Parses `[HOST=]BURST,PER_SECOND` (see `--forge-budget`).
+fn parse_forge_budget(text: &str) -> Result<(Option<String>, BudgetConfig), String> {
+    let (host, rest) = match text.split_once('=') {
+        Some((host, rest)) if !host.trim().is_empty() => (Some(host.trim().to_owned()), rest),
+        Some(_) => return Err(format!("{text:?}: the host before `=` is empty")),
+        None => (None, text),
+    };
+    let usage = || format!("{text:?}: expected [HOST=]BURST,PER_SECOND, e.g. 120,1");
+    let (burst, rate) = rest.split_once(',').ok_or_else(usage)?;
+    let burst: u32 = burst.trim().parse().map_err(|_| usage())?;
+    let rate: f64 = rate.trim().parse().map_err(|_| usage())?;
+    if burst == 0 || !rate.is_finite() || rate <= 0.0 || rate > 10_000.0 {
+        return Err(format!(
+            "{text:?}: BURST must be at least 1 and PER_SECOND in (0, 10000]"
+        ));
+    }
+    Ok((
+        host,
+        BudgetConfig {
+            capacity: burst,
+            refill_every: std::time::Duration::from_secs_f64(1.0 / rate),
+            ..BudgetConfig::default()
+        },
+    ))
 }
 
 impl EngineArgs {
@@ -68,8 +100,23 @@ impl EngineArgs {
             own_namespace: std::env::var("POD_NAMESPACE")
                 .unwrap_or_else(|_| "sealift-system".into()),
             timing,
+            forge_budgets: forge_budgets(&self.forge_budget),
         })
     }
+}
+
+/// The `--forge-budget` flags as budgets: a later flag for the same host wins.
+fn forge_budgets(flags: &[(Option<String>, BudgetConfig)]) -> ForgeBudgets {
+    let mut budgets = ForgeBudgets::default();
+    for (host, budget) in flags {
+        match host {
+            None => budgets.default = *budget,
+            Some(h) => {
+                budgets.hosts.insert(h.clone(), *budget);
+            }
+        }
+    }
+    budgets
 }
 
 fn default_cache_dir() -> PathBuf {
@@ -139,7 +186,31 @@ pub fn docker_auths(
 
 #[cfg(test)]
 mod tests {
-    use super::docker_auths;
+    use super::{docker_auths, forge_budgets, parse_forge_budget};
+    use std::time::Duration;
+
+    #[test]
+    fn forge_budgets_parse_per_host_and_bad_ones_are_refused() {
+        let all = parse_forge_budget("240,2").unwrap();
+        assert_eq!(all.0, None);
+        assert_eq!(
+            (all.1.capacity, all.1.refill_every),
+            (240, Duration::from_millis(500))
+        );
+        let one = parse_forge_budget("gitlab.example.com:8443=600,10").unwrap();
+        assert_eq!(one.0.as_deref(), Some("gitlab.example.com:8443"));
+        assert_eq!(one.1.refill_every, Duration::from_millis(100));
+        let budgets = forge_budgets(&[all.clone(), one.clone()]);
+        assert_eq!(budgets.default, all.1);
+        assert_eq!(budgets.hosts["gitlab.example.com:8443"], one.1);
+        // Unset: the library's default (120, then one a second).
+        assert_eq!(forge_budgets(&[]).default, super::BudgetConfig::default());
+        for bad in [
+            "120", "0,1", "120,0", "120,-1", "120,inf", "=120,1", "x,1", "120,1e9",
+        ] {
+            assert!(parse_forge_budget(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn docker_config_auths_are_read_and_errors_never_show_the_secret() {

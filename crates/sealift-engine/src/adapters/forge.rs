@@ -36,6 +36,13 @@ impl ForgePullRequests {
         }
     }
 
+    /// Spends `governor`'s per-host request budgets instead of the default one (a burst of 120,
+    /// then one a second, for every host).
+    pub fn with_governor(mut self, governor: Arc<RateGovernor>) -> ForgePullRequests {
+        self.governor = governor;
+        self
+    }
+
     /// Reports every forge request (metrics).
     pub fn with_observer(mut self, observer: Arc<dyn RequestObserver>) -> ForgePullRequests {
         self.observer = Some(observer);

@@ -106,6 +106,30 @@ pub struct Wiring {
     pub own_namespace: String,
     /// Retry and polling timing.
     pub timing: Timing,
+    /// The forge request budget: every API host's, and overrides for some hosts.
+    pub forge_budgets: ForgeBudgets,
+}
+
+pub use sealift_forge::BudgetConfig;
+
+/// Client-side forge request budgets (token buckets, one per API host).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ForgeBudgets {
+    /// For every host without an override ([`BudgetConfig::default`]: a burst of 120, then one
+    /// request a second, below GitHub's limits).
+    pub default: BudgetConfig,
+    /// Per API host (`host` or `host:port`, as in `spec.pullRequest.apiUrl`).
+    pub hosts: std::collections::BTreeMap<String, BudgetConfig>,
+}
+
+impl ForgeBudgets {
+    /// The process-wide governor spending these budgets.
+    pub fn governor(&self) -> sealift_forge::RateGovernor {
+        self.hosts.iter().fold(
+            sealift_forge::RateGovernor::new(self.default),
+            |g, (host, budget)| g.with_host_budget(host.clone(), *budget),
+        )
+    }
 }
 
 /// The ports [`wire`] built, for metrics.
@@ -134,7 +158,8 @@ pub fn wire(
         w.trusted_root,
         w.own_namespace,
     );
-    let mut prs = forge::ForgePullRequests::new(secrets);
+    let mut prs =
+        forge::ForgePullRequests::new(secrets).with_governor(Arc::new(w.forge_budgets.governor()));
     if let Some(o) = forge_observer {
         prs = prs.with_observer(o);
     }
@@ -153,4 +178,34 @@ pub fn wire(
         };
     let engine = Engine::new(repo, checker, prs, clock, w.timing);
     Ok(Wired { engine, verifier })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BudgetConfig, ForgeBudgets};
+    use sealift_forge::ManualClock;
+
+    #[test]
+    fn each_host_gets_its_own_budget_and_the_rest_the_default() {
+        let budget = |capacity| BudgetConfig {
+            capacity,
+            ..BudgetConfig::default()
+        };
+        let budgets = ForgeBudgets {
+            default: budget(7),
+            hosts: [("gitlab.example.com:8443".to_owned(), budget(600))]
+                .into_iter()
+                .collect(),
+        };
+        let governor = budgets.governor();
+        let clock = ManualClock::starting_at(1_790_000_000);
+        assert_eq!(governor.available("gitlab.example.com:8443", &clock), 600.0);
+        assert_eq!(governor.available("api.github.com", &clock), 7.0);
+        assert_eq!(
+            ForgeBudgets::default()
+                .governor()
+                .available("api.github.com", &clock),
+            120.0
+        );
+    }
 }
