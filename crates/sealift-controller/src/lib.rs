@@ -67,8 +67,8 @@ pub enum Stopped {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// Runs until `shutdown` resolves (then stops taking work, gives running reconciliations up to
-/// 20 s to finish and releases the Lease) or leadership is lost (an error: the process should exit and restart,
-/// so it never acts without the Lease).
+/// 20 s to finish and releases the Lease) or leadership is lost (an error: the process should
+/// exit and restart, so it never acts without the Lease).
 pub async fn run(
     client: Client,
     config: Config,
