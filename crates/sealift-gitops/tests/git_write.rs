@@ -3,113 +3,15 @@
 //! credentials, missing branches and overlays, paths that escape, and the repository cache.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod git_support;
+
+use git_support::{PROD, bump, creds, fixture, request};
 use git2::Oid;
-use sealift_gitops::commit::PromotedDigest;
 use sealift_gitops::{
-    CommitMeta, FileChange, GitCredentials, GitError, Identity, PushOutcome, PushRequest,
-    PushTarget, RepoCache, RetryPolicy, SecretString, Snapshot, commit_and_push, commit_message,
-    promotion_branch,
+    FileChange, GitCredentials, GitError, PushOutcome, PushTarget, SecretString, Snapshot,
+    commit_and_push, promotion_branch,
 };
-use sealift_testrig::Credentials;
 use sealift_testrig::git::{branch_head, commit_files, read_file};
-use sealift_testrig::git_server::{GitServer, ServedRepo};
-use std::time::Duration;
-
-const PROD: &str = "overlays/prod/kustomization.yaml";
-
-struct Fixture {
-    server: GitServer,
-    repo: ServedRepo,
-    cache: RepoCache,
-    _dir: tempfile::TempDir,
-}
-
-fn fixture() -> Fixture {
-    let server =
-        GitServer::start(Credentials::random("sealift")).expect("the real git server must start");
-    let repo = server.create_repo("acme/gitops").unwrap();
-    commit_files(
-        &repo.path,
-        "main",
-        &[
-            (
-                "overlays/staging/kustomization.yaml",
-                b"images:\n- name: app\n  digest: sha256:new\n",
-            ),
-            (PROD, b"images:\n- name: app\n  digest: sha256:old\n"),
-            ("base/deployment.yaml", b"kind: Deployment\n"),
-            ("README.md", b"gitops\n"),
-        ],
-        "bootstrap",
-    )
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let cache = RepoCache::new(dir.path().join("cache"));
-    Fixture {
-        server,
-        repo,
-        cache,
-        _dir: dir,
-    }
-}
-
-fn creds(server: &GitServer) -> GitCredentials {
-    GitCredentials::Basic {
-        username: server.credentials().username.clone(),
-        password: SecretString::new(server.credentials().password.clone()),
-    }
-}
-
-fn meta() -> CommitMeta {
-    CommitMeta {
-        identity: Identity {
-            name: "Sealift".into(),
-            email: "sealift@example.com".into(),
-        },
-        time: 1_790_000_000,
-        message: commit_message(
-            "bookstore/catalog-to-prod",
-            "overlays/staging",
-            "overlays/prod",
-            &[PromotedDigest {
-                name: "app".into(),
-                digest: format!("sha256:{}", "a".repeat(64)),
-            }],
-            "TrustPolicy/bookstore/bookstore",
-        ),
-        signing_key: None,
-    }
-}
-
-fn request<'a>(target: PushTarget, credentials: &'a GitCredentials) -> PushRequest<'a> {
-    PushRequest {
-        base_branch: "main",
-        target,
-        credentials,
-        meta: meta(),
-        retry: RetryPolicy {
-            attempts: 4,
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-        },
-    }
-}
-
-/// The edit used by these tests: replace `old` with `new` in the prod overlay.
-fn bump(snap: &Snapshot<'_>) -> Result<Vec<FileChange>, GitError> {
-    let commit = snap.repo.find_commit(snap.base)?;
-    let entry = commit.tree()?.get_path(std::path::Path::new(PROD))?;
-    let text = String::from_utf8(snap.repo.find_blob(entry.id())?.content().to_vec()).unwrap();
-    let next = text.replace("sha256:old", "sha256:new");
-    Ok(if next == text {
-        vec![]
-    } else {
-        vec![FileChange {
-            path: PROD.into(),
-            content: next.into_bytes(),
-        }]
-    })
-}
 
 #[test]
 fn a_promotion_commit_lands_on_its_own_branch_and_changes_only_the_kustomization() {

@@ -1,10 +1,11 @@
-//! Shared set-up of the push and signing tests: one real authenticated git server and one
+//! Shared set-up of the write-path, push and signing tests: one real authenticated git server and one
 //! repository per test, and the prod-overlay edit.
 #![allow(dead_code)]
 
+use sealift_gitops::commit::PromotedDigest;
 use sealift_gitops::{
     CommitMeta, FileChange, GitCredentials, GitError, Identity, PushRequest, PushTarget, RepoCache,
-    RetryPolicy, SecretString, Snapshot,
+    RetryPolicy, SecretString, Snapshot, commit_message,
 };
 use sealift_testrig::Credentials;
 use sealift_testrig::git::commit_files;
@@ -53,20 +54,34 @@ pub fn creds(server: &GitServer) -> GitCredentials {
     }
 }
 
+/// A promotion commit's metadata, with Sealift's trailers.
+pub fn meta() -> CommitMeta {
+    CommitMeta {
+        identity: Identity {
+            name: "Sealift".into(),
+            email: "sealift@example.com".into(),
+        },
+        time: 1_790_000_000,
+        message: commit_message(
+            "bookstore/catalog-to-prod",
+            "overlays/staging",
+            "overlays/prod",
+            &[PromotedDigest {
+                name: "app".into(),
+                digest: format!("sha256:{}", "a".repeat(64)),
+            }],
+            "TrustPolicy/bookstore/bookstore",
+        ),
+        signing_key: None,
+    }
+}
+
 pub fn request<'a>(target: PushTarget, credentials: &'a GitCredentials) -> PushRequest<'a> {
     PushRequest {
         base_branch: "main",
         target,
         credentials,
-        meta: CommitMeta {
-            identity: Identity {
-                name: "Sealift".into(),
-                email: "sealift@example.com".into(),
-            },
-            time: 1_790_000_000,
-            message: "Promote app to overlays/prod\n".into(),
-            signing_key: None,
-        },
+        meta: meta(),
         retry: RetryPolicy {
             attempts: 4,
             initial_backoff: Duration::from_millis(10),
