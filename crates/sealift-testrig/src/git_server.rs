@@ -68,7 +68,7 @@ impl GitServer {
             let port = free_port()?;
             let conf = nginx_conf(root, port, fcgi_port, &backend);
             fs::write(root.join("nginx.conf"), conf)?;
-            let nginx = Server::spawn(
+            let nginx = Server::spawn_owning(
                 "nginx",
                 &nginx_bin,
                 &[
@@ -80,6 +80,7 @@ impl GitServer {
                     root.join("nginx.conf").display().to_string(),
                 ],
                 &root.join("nginx.log"),
+                root,
             )?;
             nginx.wait_until("listening", Duration::from_secs(10), || port_open(port))?;
             Ok(GitServer {

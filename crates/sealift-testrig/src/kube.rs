@@ -45,7 +45,8 @@ impl Etcd {
                 "--log-level=warn".to_owned(),
             ]
             .into();
-            let server = Server::spawn("etcd", &bin, &args, &dir.path().join("etcd.log"))?;
+            let server =
+                Server::spawn_owning("etcd", &bin, &args, &dir.path().join("etcd.log"), dir.path())?;
             server.wait_until("healthy", Duration::from_secs(20), || {
                 http_status(client, "/health") == Some(200)
             })?;
@@ -129,7 +130,7 @@ impl KubeCluster {
                 "--v=1".into(),
             ];
             let log = dir.path().join("kube-apiserver.log");
-            let apiserver = Server::spawn("kube-apiserver", &bin, &args, &log)?;
+            let apiserver = Server::spawn_owning("kube-apiserver", &bin, &args, &log, dir.path())?;
             let kubeconfig = dir.path().join("kubeconfig");
             write_kubeconfig(&kubeconfig, port, &fs::read(pki.join("ca.crt"))?, &token)?;
             match wait_ready(&apiserver, &kubeconfig, Duration::from_secs(60)).await {

@@ -28,6 +28,11 @@ pub mod world;
 
 pub use registry::Credentials;
 
+/// Locks a mutex, recovering from poisoning (a panicking test must not wedge the rig).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Installs aws-lc-rs as the process-wide rustls provider. Several crates in the tree compile a
 /// provider in; rustls refuses to choose between them, so the rig (and Sealift) chooses once.
 pub fn install_crypto_provider() {

@@ -79,11 +79,12 @@ impl Registry {
             );
             let config_path = dir.path().join("config.yml");
             fs::write(&config_path, config)?;
-            let server = Server::spawn(
+            let server = Server::spawn_owning(
                 "docker-registry",
                 &bin,
                 &["serve".to_owned(), config_path.display().to_string()],
                 &dir.path().join("registry.log"),
+                dir.path(),
             )?;
             server.wait_until("serving /v2/", Duration::from_secs(10), || {
                 matches!(http_status(port, "/v2/"), Some(200 | 401))

@@ -46,7 +46,7 @@ impl SshServer {
             );
             fs::write(d.join("sshd_config"), config)?;
             let args = vec!["-D".to_owned(), "-e".to_owned(), "-f".to_owned(), d.join("sshd_config").display().to_string()];
-            let server = Server::spawn("sshd", &sshd, &args, &d.join("sshd.log"))?;
+            let server = Server::spawn_owning("sshd", &sshd, &args, &d.join("sshd.log"), d)?;
             server.wait_until("listening", Duration::from_secs(10), || port_open(port))?;
             Ok(SshServer { server, port, user: user.clone(), dir })
         })

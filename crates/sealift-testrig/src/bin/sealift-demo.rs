@@ -66,6 +66,14 @@ async fn follow(
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    let result = demo().await;
+    // Everything the demo started stops with it, the shared cluster (held in a static) included;
+    // `make demo` checks with scripts/rig-leaks.sh that nothing is left.
+    sealift_testrig::process::stop_all();
+    result
+}
+
+async fn demo() -> Result<()> {
     let keep = std::env::args().any(|a| a == "--keep");
     let t0 = Instant::now();
     let bin = PathBuf::from(std::env::var("SEALIFT_BIN").unwrap_or_else(|_| {

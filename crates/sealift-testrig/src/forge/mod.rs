@@ -22,7 +22,6 @@ pub mod spec;
 
 pub use github::{GithubOptions, GithubStandin};
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Wall-clock time as the stand-ins see it (token expiry, rate-limit resets, merge times).
@@ -60,8 +59,4 @@ pub fn rfc3339(unix: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Locks a stand-in's state. A poisoned lock only means a test thread panicked while holding it;
-/// the data is still what the stand-in last wrote.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub(crate) use crate::lock;
