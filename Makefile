@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all rig build fmt fmt-check lint test crds crds-check demo bench clean-rig
+.PHONY: all rig build fmt fmt-check lint self-contained leaks test crds crds-check demo bench image clean-rig
 
 all: lint test
 
@@ -21,13 +21,22 @@ fmt:
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
-## lint: formatting, clippy with warnings as errors, and CRDs in sync with the types
-lint: fmt-check crds-check
+## lint: formatting, clippy with warnings as errors, CRDs in sync with the types, and no tracked
+## file reading outside the repository
+lint: fmt-check crds-check self-contained
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+self-contained:
+	@bash scripts/check-self-contained.sh
+
+## leaks: fail if a server the tests, benchmarks or demo started outlived its owner
+leaks:
+	@bash scripts/rig-leaks.sh
 
 ## test: install the rig if needed, then every unit and integration test against real components
 test: rig
 	$(CARGO) test --workspace --no-fail-fast
+	@bash scripts/rig-leaks.sh
 
 ## crds: regenerate crds/ from crates/sealift-api
 crds:
@@ -40,6 +49,7 @@ crds-check:
 demo: rig
 	$(CARGO) build -q -p sealift -p sealift-testrig --bin sealift --bin sealift-demo
 	SEALIFT_BIN=$${CARGO_TARGET_DIR:-target}/debug/sealift $${CARGO_TARGET_DIR:-target}/debug/sealift-demo
+	@bash scripts/rig-leaks.sh
 
 ## bench: benchmarks (criterion / bench binaries); figures go to docs/performance.md
 bench:
