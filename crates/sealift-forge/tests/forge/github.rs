@@ -23,7 +23,7 @@ impl Drop for Gh {
 }
 
 impl Gh {
-    /// github.com: checked against @octokit/openapi and the upstream extract.
+    /// github.com: checked against @octokit/openapi's api.github.com description.
     pub async fn start() -> Self {
         Self::start_with(GithubOptions::new()).await
     }
@@ -454,4 +454,37 @@ async fn github_enterprise_server_is_reached_under_api_v3() {
             .all(|e| e.request.path.starts_with("/repos/"))
     );
     gh.standin.assert_clean().unwrap();
+}
+
+/// Octokit's description drops GitHub's rule that a review request names `reviewers` or
+/// `team_reviewers`; the stand-in keeps it as its own check.
+#[tokio::test]
+async fn a_review_request_naming_neither_reviewers_nor_teams_is_a_violation() {
+    let standin = GithubStandin::start(GithubOptions::new().token(TOKEN))
+        .await
+        .unwrap();
+    let url = format!(
+        "{}/repos/{OWNER}/{REPO}/pulls/1/requested_reviewers",
+        standin.api_url()
+    );
+    let rule = |v: &[String]| {
+        v.iter()
+            .filter(|e| e.contains("neither `reviewers` nor `team_reviewers`"))
+            .count()
+    };
+    for (body, broken) in [
+        (json!({"team_reviewers": []}), 0),
+        (json!({"reviewers": ["alice"]}), 0),
+        (json!({}), 1),
+    ] {
+        reqwest::Client::new()
+            .post(&url)
+            .header("authorization", format!("token {TOKEN}"))
+            .header("user-agent", "sealift-test")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rule(&standin.violations()), broken, "{body}");
+    }
 }

@@ -7,6 +7,7 @@
 
 mod contract;
 mod gitea;
+mod gitea_contract;
 mod github;
 mod github_app;
 mod gitlab;

@@ -1,8 +1,13 @@
-//! The forges' own published API descriptions, and checks against them.
+//! The forges' API descriptions, and checks against them. Everything is read from inside the
+//! repository or from the rig cache; nothing outside either.
 //!
 //! * GitHub: `@octokit/openapi` (GitHub's official OpenAPI, pinned) from the rig cache, installed
-//!   by `scripts/install-rig.sh`; plus the trimmed upstream extract in `../shared/specs/`.
-//! * Gitea 1.27 and Forgejo 16: the Swagger 2.0 extracts in `../shared/specs/`.
+//!   by `scripts/install-rig.sh`.
+//! * Gitea 1.27 and Forgejo 16: no registry ships their description, so this crate carries
+//!   Sealift's own contract for each (`specs/gitea-1.27.contract.json`,
+//!   `specs/forgejo-16.contract.json`): the operations Sealift calls and the types they reach,
+//!   derived from the upstream Swagger 2.0 document named (title, version, sha256) in the file's
+//!   header. [`swagger_from_contract`] turns one back into the Swagger 2.0 shape the checks read.
 //! * GitLab: no official description is obtainable from the reachable registries; a transcription
 //!   of GitLab's documented fields lives in this crate (`specs/gitlab-documented.json`).
 //!
@@ -10,14 +15,21 @@
 
 use super::lock;
 use super::schema::{self, Dialect, Mode};
-use anyhow::{Context, Result};
-use serde_json::{Value, json};
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The pinned `@octokit/openapi` release `scripts/install-rig.sh` installs.
 pub const OCTOKIT_OPENAPI_VERSION: &str = "23.0.2";
+
+/// The format tag every contract file's header carries.
+pub const CONTRACT_FORMAT: &str = "sealift-forge-contract/1";
+/// Sealift's contract for Gitea 1.27, under this crate's `specs/`.
+pub const GITEA_CONTRACT: &str = "gitea-1.27.contract.json";
+/// Sealift's contract for Forgejo 16, under this crate's `specs/`.
+pub const FORGEJO_CONTRACT: &str = "forgejo-16.contract.json";
 
 fn rig_cache() -> PathBuf {
     std::env::var_os("SEALIFT_RIG_CACHE")
@@ -30,11 +42,9 @@ pub fn octokit_dir() -> PathBuf {
     rig_cache().join(format!("octokit-openapi-{OCTOKIT_OPENAPI_VERSION}"))
 }
 
-/// `../shared/specs` beside the repository checkout, or `$SEALIFT_SHARED_SPECS`.
-fn shared_specs() -> PathBuf {
-    std::env::var_os("SEALIFT_SHARED_SPECS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs"))
+/// This crate's `specs/` directory (part of the repository).
+pub fn specs_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("specs")
 }
 
 fn load_json(path: PathBuf, hint: &str) -> Result<Value> {
@@ -44,13 +54,27 @@ fn load_json(path: PathBuf, hint: &str) -> Result<Value> {
         .with_context(|| format!("API description {} is not JSON", path.display()))
 }
 
+/// A contract file from `specs/` as written (see [`swagger_from_contract`] for its shape).
+pub fn contract(file: &str) -> Result<Value> {
+    load_json(specs_dir().join(file), IN_REPOSITORY)
+}
+
 const OCTOKIT_HINT: &str = "Install the test rig: `scripts/install-rig.sh` (it installs \
     @octokit/openapi@23.0.2 from npm into $SEALIFT_RIG_CACHE/octokit-openapi-23.0.2).";
-const SHARED_HINT: &str = "The forge descriptions live in ../shared/specs beside the repository \
-    checkout (CI clones shared/ next to it).";
+const IN_REPOSITORY: &str = "It is part of the repository.";
+
+/// A description document used as it is.
+fn as_is(doc: Value) -> Result<Value> {
+    Ok(doc)
+}
+
+/// A contract file, rebuilt as the Swagger 2.0 document the checks read.
+fn from_contract(contract: Value) -> Result<Value> {
+    swagger_from_contract(&contract)
+}
 
 macro_rules! cached_spec {
-    ($(#[$doc:meta])* $name:ident, $label:expr, $path:expr, $hint:expr, $partial:expr) => {
+    ($(#[$doc:meta])* $name:ident, $label:expr, $path:expr, $hint:expr, $build:expr) => {
         $(#[$doc])*
         /// Parsed once per process; a missing file is an error with an install hint.
         pub fn $name() -> Result<Arc<Spec>> {
@@ -58,9 +82,10 @@ macro_rules! cached_spec {
             if let Some(spec) = SPEC.get() {
                 return Ok(spec.clone());
             }
-            let mut spec = Spec::new($label, load_json($path, $hint)?);
-            spec.partial = $partial;
-            Ok(SPEC.get_or_init(|| Arc::new(spec)).clone())
+            let path: PathBuf = $path;
+            let doc = $build(load_json(path.clone(), $hint)?)
+                .with_context(|| format!("{}: {}", $label, path.display()))?;
+            Ok(SPEC.get_or_init(|| Arc::new(Spec::new($label, doc))).clone())
         }
     };
 }
@@ -71,7 +96,7 @@ cached_spec!(
     "GitHub (@octokit/openapi api.github.com)",
     octokit_dir().join("generated/api.github.com.json"),
     OCTOKIT_HINT,
-    false
+    as_is
 );
 cached_spec!(
     /// GitHub Enterprise Server 3.19's official OpenAPI (`@octokit/openapi`).
@@ -79,41 +104,200 @@ cached_spec!(
     "GitHub Enterprise Server 3.19 (@octokit/openapi)",
     octokit_dir().join("generated/ghes-3.19.json"),
     OCTOKIT_HINT,
-    false
+    as_is
 );
 cached_spec!(
-    /// Upstream text of six pulls operations (Octokit edits reverted): stricter on
-    /// request-reviewers. Partial: other operations are not checked against it.
-    github_upstream_extract,
-    "GitHub (upstream extract, shared/specs)",
-    shared_specs().join("github-pulls-openapi.json"),
-    SHARED_HINT,
-    true
-);
-cached_spec!(
-    /// Gitea 1.27's Swagger 2.0 description (pulls extract).
+    /// Gitea 1.27: Sealift's contract (`specs/gitea-1.27.contract.json`).
     gitea,
-    "Gitea 1.27 (shared/specs)",
-    shared_specs().join("gitea-pulls-swagger.json"),
-    SHARED_HINT,
-    false
+    "Gitea 1.27 (Sealift's contract)",
+    specs_dir().join(GITEA_CONTRACT),
+    IN_REPOSITORY,
+    from_contract
 );
 cached_spec!(
-    /// Forgejo 16's Swagger 2.0 description (pulls extract).
+    /// Forgejo 16: Sealift's contract (`specs/forgejo-16.contract.json`).
     forgejo,
-    "Forgejo 16 (shared/specs)",
-    shared_specs().join("forgejo-pulls-swagger.json"),
-    SHARED_HINT,
-    false
+    "Forgejo 16 (Sealift's contract)",
+    specs_dir().join(FORGEJO_CONTRACT),
+    IN_REPOSITORY,
+    from_contract
 );
 cached_spec!(
     /// GitLab's documented fields, transcribed (no official description is obtainable).
     gitlab_documented,
     "GitLab (documented fields, transcribed)",
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("specs/gitlab-documented.json"),
-    "It is part of the repository.",
-    false
+    specs_dir().join("gitlab-documented.json"),
+    IN_REPOSITORY,
+    as_is
 );
+
+/// Turns one of Sealift's contract files into the Swagger 2.0 document [`Spec`] checks against.
+///
+/// A contract is `{"contract": header, "operations": {id: op}, "types": {name: type}}`:
+///
+/// * header: `format` ([`CONTRACT_FORMAT`]), `product`, `version`, `dialect` (`swagger-2.0`),
+///   `base_path`, and `upstream` (`file`, `title`, `version`, `sha256` of the document the
+///   contract was derived from);
+/// * op: `method`, `path` (template), `parameters` (`name`, `in`, `type`, `required`, and
+///   `format` / `enum` / `minimum` / `items` / `collectionFormat` where the upstream gives them),
+///   `body` (`null`, or `type` and `required`), `responses` (status → type, `null` when the
+///   upstream gives no body schema);
+/// * type: `{"ref": name}`, `{"type": "any"}`, or `type` with `format` / `enum` / `minimum`,
+///   `items` (arrays), `values` (maps) or `fields` + `required` (objects); every field carries
+///   `nullable` (the upstream's `x-nullable`).
+///
+/// An empty `required` list is left out of the document: the upstream states none, and the
+/// filler reads "no `required`" as "every field".
+pub fn swagger_from_contract(contract: &Value) -> Result<Value> {
+    let header = &contract["contract"];
+    if header["format"] != CONTRACT_FORMAT {
+        bail!("`format` is {}, not {CONTRACT_FORMAT}", header["format"]);
+    }
+    if header["dialect"] != "swagger-2.0" {
+        bail!("unsupported dialect {}", header["dialect"]);
+    }
+    let mut paths = Map::new();
+    let operations = contract["operations"]
+        .as_object()
+        .context("`operations` is not an object")?;
+    for (id, op) in operations {
+        let text = |key: &str| {
+            op[key]
+                .as_str()
+                .with_context(|| format!("{id}: `{key}` is not a string"))
+        };
+        let method = text("method")?.to_lowercase();
+        let template = text("path")?;
+        let mut parameters = Vec::new();
+        for p in op["parameters"]
+            .as_array()
+            .with_context(|| format!("{id}: `parameters` is not a list"))?
+        {
+            let mut out = Map::new();
+            for (key, value) in p
+                .as_object()
+                .with_context(|| format!("{id}: a parameter is not an object"))?
+            {
+                let value = match key.as_str() {
+                    "items" => type_schema(value)?,
+                    "name" | "in" | "type" | "required" | "format" | "enum" | "minimum"
+                    | "collectionFormat" => value.clone(),
+                    other => bail!("{id}: unknown parameter key `{other}`"),
+                };
+                out.insert(key.clone(), value);
+            }
+            parameters.push(Value::Object(out));
+        }
+        let body = &op["body"];
+        if !body.is_null() {
+            parameters.push(json!({
+                "name": "body",
+                "in": "body",
+                "required": body["required"] == true,
+                "schema": type_schema(&body["type"]).with_context(|| format!("{id} body"))?,
+            }));
+        }
+        let mut responses = Map::new();
+        for (status, ty) in op["responses"]
+            .as_object()
+            .with_context(|| format!("{id}: `responses` is not an object"))?
+        {
+            let response = if ty.is_null() {
+                json!({})
+            } else {
+                json!({"schema": type_schema(ty).with_context(|| format!("{id} {status}"))?})
+            };
+            responses.insert(status.clone(), response);
+        }
+        let item = paths
+            .entry(template.to_owned())
+            .or_insert_with(|| json!({}));
+        if item.get(&method).is_some() {
+            bail!("{id}: {method} {template} is described twice");
+        }
+        item[method] = json!({
+            "operationId": id,
+            "parameters": parameters,
+            "responses": responses,
+        });
+    }
+    let mut definitions = Map::new();
+    for (name, ty) in contract["types"]
+        .as_object()
+        .context("`types` is not an object")?
+    {
+        definitions.insert(
+            name.clone(),
+            type_schema(ty).with_context(|| format!("type {name}"))?,
+        );
+    }
+    let doc = json!({
+        "swagger": "2.0",
+        "info": {
+            "title": header["upstream"]["title"],
+            "version": header["upstream"]["version"],
+        },
+        "basePath": header["base_path"],
+        "paths": paths,
+        "definitions": definitions,
+    });
+    let mut refs = Vec::new();
+    schema::refs(&doc, &mut refs);
+    if let Some(r) = refs.iter().find(|r| {
+        r.strip_prefix("#/definitions/")
+            .is_none_or(|name| doc["definitions"].get(name).is_none())
+    }) {
+        bail!("{r} names no type in the contract");
+    }
+    Ok(doc)
+}
+
+/// A contract type expression as a Swagger 2.0 schema.
+fn type_schema(ty: &Value) -> Result<Value> {
+    let map = ty.as_object().context("a type is not an object")?;
+    let mut out = Map::new();
+    for (key, value) in map {
+        match key.as_str() {
+            "ref" => {
+                let name = value.as_str().context("`ref` is not a string")?;
+                out.insert("$ref".into(), json!(format!("#/definitions/{name}")));
+            }
+            "type" if value == "any" => {}
+            "type" | "format" | "enum" | "minimum" => {
+                out.insert(key.clone(), value.clone());
+            }
+            "items" => {
+                out.insert("items".into(), type_schema(value)?);
+            }
+            "values" => {
+                out.insert("additionalProperties".into(), type_schema(value)?);
+            }
+            "fields" => {
+                let mut properties = Map::new();
+                for (name, field) in value.as_object().context("`fields` is not an object")? {
+                    properties.insert(
+                        name.clone(),
+                        type_schema(field).with_context(|| format!("field {name}"))?,
+                    );
+                }
+                out.insert("properties".into(), Value::Object(properties));
+            }
+            "required" => {
+                let names = value.as_array().context("`required` is not a list")?;
+                if !names.is_empty() {
+                    out.insert("required".into(), value.clone());
+                }
+            }
+            "nullable" => {
+                if value == true {
+                    out.insert("x-nullable".into(), Value::Bool(true));
+                }
+            }
+            other => bail!("unknown type key `{other}`"),
+        }
+    }
+    Ok(Value::Object(out))
+}
 
 /// An operation in a description.
 #[derive(Clone, Debug)]

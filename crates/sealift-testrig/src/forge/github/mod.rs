@@ -266,20 +266,17 @@ impl std::ops::Deref for GithubStandin {
 
 impl GithubStandin {
     /// Starts the stand-in on a free loopback port. github.com is checked against
-    /// `@octokit/openapi` and the upstream extract in `shared/specs`; Enterprise against its own
-    /// description. Fails when a description is not installed (`scripts/install-rig.sh`).
+    /// `@octokit/openapi`'s api.github.com description, Enterprise against its GHES 3.19 one.
+    /// Fails when the description is not installed (`scripts/install-rig.sh`).
     pub async fn start(options: GithubOptions) -> Result<Self> {
-        let (base, specs, filler) = if options.enterprise {
-            let ghes = spec::github_enterprise()?;
-            ("/api/v3", vec![ghes.clone()], ghes)
+        let (base, spec) = if options.enterprise {
+            ("/api/v3", spec::github_enterprise()?)
         } else {
-            let octokit = spec::github_octokit()?;
-            let specs = vec![octokit.clone(), spec::github_upstream_extract()?];
-            ("", specs, octokit)
+            ("", spec::github_octokit()?)
         };
         let token = options.token.clone().unwrap_or_else(random_token);
-        let behaviour = GitHubForge::new(filler, &options, &token);
-        let server = StandIn::start(behaviour, base, specs).await?;
+        let behaviour = GitHubForge::new(spec.clone(), &options, &token);
+        let server = StandIn::start(behaviour, base, vec![spec]).await?;
         let _ = server.behaviour().origin.set(server.origin.clone());
         Ok(Self { server, token })
     }

@@ -522,6 +522,14 @@ impl GitHubForge {
                 Reply::json(200, Value::Array(me.labels_json(&p.labels, None)))
             }),
             "pulls/request-reviewers" => {
+                // Needs `reviewers` or `team_reviewers`: docs.github.com/rest/pulls/review-requests
+                if body.get("reviewers").is_none() && body.get("team_reviewers").is_none() {
+                    self.problem(
+                        "pulls/request-reviewers: the body has neither `reviewers` nor \
+                         `team_reviewers`; GitHub requires one"
+                            .to_owned(),
+                    );
+                }
                 let collaborators = lock(&self.state).collaborators.clone();
                 self.with_pull(req, 4, |me, p| {
                     let users: Vec<String> = body["reviewers"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect();
