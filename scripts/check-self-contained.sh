@@ -4,7 +4,7 @@
 # build, run or test time it owns or installs. The pattern is split so this file does not match.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pattern='\.\.[/]shared([/"'"'"'` ]|$)|SEALIFT_SHARED'
+pattern='\.\.[/]shared([/"'"'"'` ]|$)|SEALIFT_'"SHARED"
 if hits=$(git grep -n -E "$pattern" -- . 2>/dev/null); then
   echo "check-self-contained: tracked files refer to a path outside the repository:" >&2
   echo "$hits" >&2

@@ -122,6 +122,26 @@ pub mod reasons {
     /// A technical step kept failing after bounded retries.
     pub const RETRIES_EXHAUSTED: &str = "RetriesExhausted";
 
+    // Failures of the machinery (git, the API server, the process itself).
+    /// Sealift's own overlay edit failed its self-check; nothing was written.
+    pub const EDIT_SELF_CHECK_FAILED: &str = "EditSelfCheckFailed";
+    /// A kustomization exceeds a limit of the editor (size, nodes, depth); nothing was written.
+    pub const KUSTOMIZATION_LIMIT_EXCEEDED: &str = "KustomizationLimitExceeded";
+    /// A git operation did not finish within its deadline.
+    pub const GIT_TIMEOUT: &str = "GitTimeout";
+    /// The git server could not be reached or broke the connection.
+    pub const TRANSPORT_ERROR: &str = "TransportError";
+    /// The local repository cache failed.
+    pub const CACHE_ERROR: &str = "CacheError";
+    /// Any other libgit2 failure.
+    pub const GIT_ERROR: &str = "GitError";
+    /// The Kubernetes API server refused a read (RBAC, or the wrong namespace).
+    pub const FORBIDDEN: &str = "Forbidden";
+    /// The Kubernetes API server failed a read.
+    pub const KUBERNETES_API_ERROR: &str = "KubernetesApiError";
+    /// Sealift itself failed (a worker thread died); retried.
+    pub const INTERNAL_ERROR: &str = "InternalError";
+
     /// Every reason above.
     pub const ALL: &[&str] = &[
         PENDING,
@@ -165,5 +185,19 @@ pub mod reasons {
         PULL_REQUEST_CLOSED,
         PUSHED_DIRECTLY,
         RETRIES_EXHAUSTED,
+        EDIT_SELF_CHECK_FAILED,
+        KUSTOMIZATION_LIMIT_EXCEEDED,
+        GIT_TIMEOUT,
+        TRANSPORT_ERROR,
+        CACHE_ERROR,
+        GIT_ERROR,
+        FORBIDDEN,
+        KUBERNETES_API_ERROR,
+        INTERNAL_ERROR,
     ];
+
+    /// True when `reason` is one of [`ALL`]: every reason Sealift writes must be.
+    pub fn is_known(reason: &str) -> bool {
+        ALL.contains(&reason)
+    }
 }

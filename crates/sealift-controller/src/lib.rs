@@ -1,5 +1,5 @@
 //! The Kubernetes front end of Sealift: a kube-runtime controller over `Promotion` resources that
-//! drives [`sealift_engine`] and records its results in status (server-side apply), Events and
+//! drives [`sealift_core`] and records its results in status (server-side apply), Events and
 //! Prometheus metrics. Thin by design: every promotion decision is the engine's.
 //!
 //! ```text
@@ -9,6 +9,7 @@
 //!                                                                    engine.step ─► SSA status ─► Event
 //! ```
 
+pub mod fault;
 pub mod http;
 pub mod metrics;
 pub mod reconcile;
@@ -21,8 +22,8 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client};
+use sealift_adapters::{Wiring, wire};
 use sealift_api::Promotion;
-use sealift_engine::adapters::{Wiring, wire};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -51,8 +52,6 @@ pub struct Config {
     pub watch_namespace: Option<String>,
     /// Engine wiring: repository cache, commit identity, registries, trust root, timing.
     pub wiring: Wiring,
-    /// Test-only fault injection (see [`reconcile::Context::abort_before_persist`]).
-    pub abort_before_persist: u64,
 }
 
 /// Why [`run`] returned.
@@ -189,7 +188,6 @@ pub async fn run(
         reporter,
         metrics: metrics.clone(),
         failures: Mutex::default(),
-        abort_before_persist: config.abort_before_persist,
         steps: AtomicU64::new(0),
     });
 

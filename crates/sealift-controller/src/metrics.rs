@@ -19,7 +19,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use sealift_engine::adapters::observe::{CallOutcome, PortObserver};
+use sealift_adapters::observe::{CallOutcome, PortObserver};
 use sealift_forge::{RequestEvent, RequestObserver};
 use std::sync::Mutex;
 use std::time::Duration;

@@ -9,13 +9,15 @@ use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource, ResourceExt};
-use sealift_api::conditions::{reasons, types};
+use sealift_api::conditions::reasons;
 use sealift_api::{Phase, Promotion, PromotionStatus};
-use sealift_engine::{Engine, Next, PromotionRef};
+pub use sealift_core::driver::phase_name;
+use sealift_core::driver::{self, Transition};
+use sealift_core::{Engine, Next, PromotionRef};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The field manager of every status write.
 pub const FIELD_MANAGER: &str = "sealift";
@@ -37,9 +39,6 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Consecutive failures per object, for exponential backoff.
     pub failures: Mutex<HashMap<String, u32>>,
-    /// Test-only fault injection: abort the process (as SIGKILL would) just before persisting
-    /// the status of the Nth engine step, i.e. after its side effect. 0 = off.
-    pub abort_before_persist: u64,
     /// Engine steps taken by this process.
     pub steps: AtomicU64,
 }
@@ -68,6 +67,7 @@ fn key(obj: &DeserializeGuard<Promotion>) -> String {
 }
 
 /// Reconciles one Promotion.
+#[tracing::instrument(name = "reconcile", skip_all, fields(promotion = %key(&obj)))]
 pub async fn reconcile(
     obj: Arc<DeserializeGuard<Promotion>>,
     ctx: Arc<Context>,
@@ -106,37 +106,50 @@ async fn reconcile_once(
         return Ok(Action::await_change());
     };
     let generation = p.metadata.generation.unwrap_or(1);
-    let mut status = p.status.clone();
     let promotion = PromotionRef {
         namespace: ns.clone(),
         name: name.clone(),
         generation,
         spec: p.spec.clone(),
     };
-    loop {
-        let before = status.as_ref().and_then(|s| s.phase).unwrap_or_default();
-        let started = Instant::now();
-        tracing::debug!(promotion = %promotion.key(), phase = phase_name(before), "step");
-        let stepped = ctx.engine.step(&promotion, status.as_ref()).await;
-        tracing::debug!(promotion = %promotion.key(), next = ?stepped.next, "stepped");
-        if status.as_ref() == Some(&stepped.status) {
-            // Nothing changed (a poll of an open pull request): no write, no Event.
-            return Ok(next_action(stepped.next));
-        }
-        let n = ctx.steps.fetch_add(1, Ordering::SeqCst) + 1;
-        if ctx.abort_before_persist != 0 && n == ctx.abort_before_persist {
-            tracing::error!(step = n, phase = ?before, "fault injection: aborting before persisting the step");
-            std::process::abort();
-        }
-        apply_status(&api, &name, &stepped.status).await?;
-        tracing::debug!(promotion = %promotion.key(), "status recorded");
-        ctx.metrics.step(phase_name(before), started.elapsed());
-        announce(&ctx, &reference, &p, before, &stepped.status).await;
-        status = Some(stepped.status);
-        match stepped.next {
-            Next::Now => continue,
-            other => return Ok(next_action(other)),
-        }
+    let mut recorder = StatusWriter {
+        ctx: &ctx,
+        api: &api,
+        name: &name,
+        reference: &reference,
+        promotion: &p,
+    };
+    let (_, next) =
+        driver::run_until_wait(&ctx.engine, &promotion, p.status.clone(), &mut recorder).await?;
+    Ok(next_action(next))
+}
+
+/// Records each step: fault injection (tests only), the status by server-side apply, the step
+/// metric, and an Event for what changed.
+struct StatusWriter<'a> {
+    ctx: &'a Context,
+    api: &'a Api<Promotion>,
+    name: &'a str,
+    reference: &'a ObjectReference,
+    promotion: &'a Promotion,
+}
+
+#[async_trait::async_trait]
+impl driver::Record for StatusWriter<'_> {
+    type Error = Error;
+
+    async fn record(
+        &mut self,
+        before: Phase,
+        status: &PromotionStatus,
+        took: Duration,
+    ) -> Result<(), Error> {
+        let n = self.ctx.steps.fetch_add(1, Ordering::SeqCst) + 1;
+        crate::fault::before_persist(n, before);
+        apply_status(self.api, self.name, status).await?;
+        self.ctx.metrics.step(phase_name(before), took);
+        announce(self.ctx, self.reference, self.promotion, before, status).await;
+        Ok(())
     }
 }
 
@@ -190,21 +203,6 @@ async fn apply_status(
     Ok(())
 }
 
-/// A stable label for a phase (metrics, logs).
-pub fn phase_name(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Pending => "Pending",
-        Phase::Resolving => "Resolving",
-        Phase::Verifying => "Verifying",
-        Phase::Committing => "Committing",
-        Phase::PullRequestOpen => "PullRequestOpen",
-        Phase::Merged => "Merged",
-        Phase::Closed => "Closed",
-        Phase::Rejected => "Rejected",
-        Phase::Failed => "Failed",
-    }
-}
-
 /// Events on transitions (phase changes and retries), the lead-time metric on merge.
 async fn announce(
     ctx: &Context,
@@ -213,81 +211,30 @@ async fn announce(
     before: Phase,
     after: &PromotionStatus,
 ) {
-    let phase = after.phase.unwrap_or_default();
-    let ready = after.conditions.iter().find(|c| c.type_ == types::READY);
-    if phase == before {
-        if let Some(attempts) = after.attempts {
-            let failing = after
-                .conditions
-                .iter()
-                .filter(|c| c.status == "False" && c.type_ != types::READY)
-                .max_by_key(|c| c.last_transition_time.0);
-            if let Some(c) = failing {
-                publish(
-                    ctx,
-                    reference,
-                    EventType::Warning,
-                    &c.reason,
-                    &format!("attempt {attempts} failed, retrying: {}", c.message),
-                    Repeats::Yes,
-                )
-                .await;
-            }
-        }
+    let Some(t) = Transition::of(before, after) else {
+        return;
+    };
+    let type_ = if t.warning {
+        EventType::Warning
+    } else {
+        EventType::Normal
+    };
+    if t.retry.is_some() {
+        publish(ctx, reference, type_, &t.reason, &t.message, Repeats::Yes).await;
         return;
     }
-    tracing::info!(promotion = %format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()), from = phase_name(before), to = phase_name(phase), "phase changed");
-    let (type_, reason, note) = match phase {
-        Phase::Rejected | Phase::Failed | Phase::Closed => (
-            EventType::Warning,
-            ready.map(|c| c.reason.clone()).unwrap_or_default(),
-            ready.map(|c| c.message.clone()).unwrap_or_default(),
-        ),
-        Phase::Merged => {
-            if let (Some(created), Some(done)) = (
-                p.metadata.creation_timestamp.as_ref(),
-                after.finished_at.as_ref(),
-            ) {
-                let secs = done.0.as_second() - created.0.as_second();
-                ctx.metrics
-                    .lead_time(Duration::from_secs(u64::try_from(secs).unwrap_or(0)));
-            }
-            (
-                EventType::Normal,
-                phase_name(phase).to_owned(),
-                ready.map(|c| c.message.clone()).unwrap_or_default(),
-            )
-        }
-        Phase::PullRequestOpen => (
-            EventType::Normal,
-            "PullRequestOpened".to_owned(),
-            after
-                .pull_request
-                .as_ref()
-                .map(|pr| format!("pull request #{} {}", pr.number, pr.url))
-                .unwrap_or_default(),
-        ),
-        Phase::Committing => (
-            EventType::Normal,
-            "Verified".to_owned(),
-            format!(
-                "{} image(s) verified: {}",
-                after.images.len(),
-                after
-                    .images
-                    .iter()
-                    .map(|i| format!("{}@{}", i.name, i.digest))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ),
-        other => (
-            EventType::Normal,
-            phase_name(other).to_owned(),
-            String::new(),
-        ),
-    };
-    publish(ctx, reference, type_, &reason, &note, Repeats::No).await;
+    tracing::info!(promotion = %format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()), from = phase_name(t.from), to = phase_name(t.to), "phase changed");
+    if t.to == Phase::Merged
+        && let (Some(created), Some(done)) = (
+            p.metadata.creation_timestamp.as_ref(),
+            after.finished_at.as_ref(),
+        )
+    {
+        let secs = done.0.as_second() - created.0.as_second();
+        ctx.metrics
+            .lead_time(Duration::from_secs(u64::try_from(secs).unwrap_or(0)));
+    }
+    publish(ctx, reference, type_, &t.reason, &t.message, Repeats::No).await;
 }
 
 /// Whether an Event may be published again for the same object and reason.

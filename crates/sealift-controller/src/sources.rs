@@ -5,10 +5,11 @@
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client, ResourceExt};
+use sealift_adapters::verify::{PolicySource, document};
+use sealift_adapters::{SecretSource, secret_not_found};
+use sealift_api::conditions::reasons;
 use sealift_api::{ClusterTrustPolicy, PolicyKind, PolicyRef, TrustPolicy};
-use sealift_engine::StepError;
-use sealift_engine::adapters::verify::{PolicySource, document};
-use sealift_engine::adapters::{SecretSource, secret_not_found};
+use sealift_core::StepError;
 use std::collections::BTreeMap;
 
 /// Secrets through the API server.
@@ -20,9 +21,9 @@ fn api_failure(what: &str, e: &kube::Error) -> StepError {
     let forbidden = matches!(e, kube::Error::Api(s) if s.code == 403);
     StepError::Failed {
         reason: if forbidden {
-            "Forbidden"
+            reasons::FORBIDDEN
         } else {
-            "KubernetesApiError"
+            reasons::KUBERNETES_API_ERROR
         },
         message: format!("reading {what}: {e}"),
         transient: true,

@@ -14,7 +14,8 @@
 //! ```
 
 pub mod body;
-pub mod clock;
+/// Time, injectable: one clock for the whole pipeline, owned by `sealift-core`.
+pub use sealift_core::clock;
 mod config;
 #[doc(hidden)]
 pub mod contract;

@@ -115,9 +115,31 @@ impl GitError {
         }
     }
 
-    /// True when retrying later may succeed (network, server hiccup); false when the request or
-    /// its configuration must change first.
+    /// True when retrying later may succeed; false when the request or its configuration must
+    /// change first. The one place this is decided (the engine's retries follow it too).
     pub fn is_transient(&self) -> bool {
+        match self {
+            // A network or server hiccup, a cache to rebuild.
+            GitError::Transport { .. } | GitError::Cache { .. } | GitError::Git(_) => true,
+            // Credentials may be fixed in the Secret meanwhile; a moved base settles; the push
+            // loop's own retries ran out but a later attempt may find a quiet branch.
+            GitError::AuthFailed { .. }
+            | GitError::Rejected { .. }
+            | GitError::RetriesExhausted { .. } => true,
+            GitError::BranchNotFound { .. }
+            | GitError::OverlayNotFound { .. }
+            | GitError::KustomizationNotFound { .. }
+            | GitError::PathEscape { .. }
+            | GitError::NotText { .. }
+            | GitError::Kustomize(_)
+            | GitError::InvalidCredentials(_) => false,
+        }
+    }
+
+    /// True when the push loop inside one attempt may retry at once (a moved base is handled
+    /// separately): only failures of the connection or the local cache. Authentication and a
+    /// refused update wait for the engine's backoff instead.
+    pub fn is_retryable_now(&self) -> bool {
         matches!(
             self,
             GitError::Transport { .. } | GitError::Cache { .. } | GitError::Git(_)

@@ -127,7 +127,7 @@ pub fn commit_and_push(
         let started = Instant::now();
         let (base, route) = match locate_base(cache, req) {
             Ok(found) => found,
-            Err(e) if e.is_transient() && attempt < attempts => {
+            Err(e) if e.is_retryable_now() && attempt < attempts => {
                 last = e.to_string();
                 continue;
             }
@@ -183,7 +183,7 @@ pub fn commit_and_push(
                 last = e.message().to_owned();
             }
             Err(e) => match classify(&cache.url, e, None) {
-                e if e.is_transient() && attempt < attempts => last = e.to_string(),
+                e if e.is_retryable_now() && attempt < attempts => last = e.to_string(),
                 e => return Err(e),
             },
         }

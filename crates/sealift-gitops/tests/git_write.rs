@@ -237,7 +237,10 @@ fn a_wrong_password_is_an_auth_error_that_names_no_secret() {
         .unwrap_err();
     assert!(matches!(err, GitError::AuthFailed { .. }), "{err:?}");
     assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
-    assert!(!err.is_transient());
+    // Not retried at once inside the push loop; the engine retries it with backoff (the Secret
+    // may be fixed meanwhile).
+    assert!(!err.is_retryable_now());
+    assert!(err.is_transient());
     let err = f
         .cache
         .open(&f.repo.url)

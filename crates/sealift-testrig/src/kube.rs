@@ -45,8 +45,13 @@ impl Etcd {
                 "--log-level=warn".to_owned(),
             ]
             .into();
-            let server =
-                Server::spawn_owning("etcd", &bin, &args, &dir.path().join("etcd.log"), dir.path())?;
+            let server = Server::spawn_owning(
+                "etcd",
+                &bin,
+                &args,
+                &dir.path().join("etcd.log"),
+                dir.path(),
+            )?;
             server.wait_until("healthy", Duration::from_secs(20), || {
                 http_status(client, "/health") == Some(200)
             })?;

@@ -17,6 +17,7 @@
 //!
 //! The watchdog is written for dash (Debian's `/bin/sh`): its `kill` takes `-PGID`, not `-- -PGID`.
 
+use crate::lock;
 use anyhow::{Context, Result, bail};
 use std::fs;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -24,7 +25,6 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use crate::lock;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -120,7 +120,10 @@ fn signal_group(pgid: u32, sig: &str) {
 /// True while `pid` exists and is not a zombie.
 pub fn alive(pid: u32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit_once(')').is_some_and(|(_, rest)| rest.starts_with(" Z")))
+        .map(|s| {
+            !s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.starts_with(" Z"))
+        })
         .unwrap_or(false)
 }
 
@@ -347,7 +350,11 @@ pub fn started_by(owner: u32) -> Vec<u32> {
     let marker = format!("{OWNER_ENV}={owner}");
     let mut pids = Vec::new();
     for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(environ) = fs::read(entry.path().join("environ")) else {

@@ -6,6 +6,8 @@
 //! is killed with SIGKILL. Every process the child started must be gone a few seconds later, and
 //! the scratch directories of the servers with them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use sealift_testrig::git_server::GitServer;
 use sealift_testrig::kube::shared_cluster;
 use sealift_testrig::process::{alive, started_by};
@@ -102,7 +104,10 @@ fn assert_all_gone(owner: u32, r: &Reported) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let left: Vec<u32> = r.started.iter().copied().filter(|p| alive(*p)).collect();
-    assert!(left.is_empty(), "still running 5 s after their owner: {left:?}");
+    assert!(
+        left.is_empty(),
+        "still running 5 s after their owner: {left:?}"
+    );
     assert!(started_by(owner).is_empty());
     assert!(r.pids.iter().all(|p| !alive(*p)));
     while Instant::now() < deadline && r.scratch.exists() {

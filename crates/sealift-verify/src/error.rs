@@ -183,30 +183,30 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
-    /// A stable CamelCase label: the metric label and the condition/Event reason. Reuses
-    /// `sealift_api::conditions::reasons` where one fits.
+    /// A stable CamelCase label: the metric label and the condition/Event reason. Always one of
+    /// `sealift_api::conditions::reasons` (sealift-adapters' `reasons` test checks it).
     pub fn category(&self) -> &'static str {
         match self {
             Self::NoMatchingPolicy { .. } => reasons::NO_MATCHING_POLICY,
             Self::SignatureMissing { .. } => reasons::SIGNATURE_MISSING,
             Self::SignatureInvalid { .. } => reasons::SIGNATURE_INVALID,
             Self::IdentityMismatch { .. } => reasons::IDENTITY_MISMATCH,
-            Self::CertificateUntrusted { .. } => "CertificateUntrusted",
+            Self::CertificateUntrusted { .. } => reasons::CERTIFICATE_UNTRUSTED,
             Self::TransparencyLogInvalid { .. } => reasons::TRANSPARENCY_LOG_INVALID,
-            Self::ThresholdNotMet { .. } => "ThresholdNotMet",
+            Self::ThresholdNotMet { .. } => reasons::THRESHOLD_NOT_MET,
             Self::AttestationMissing { .. } => reasons::ATTESTATION_MISSING,
-            Self::PredicateTypeMismatch { .. } => "PredicateTypeMismatch",
-            Self::AttestationSubjectMismatch { .. } => "AttestationSubjectMismatch",
-            Self::AttestationInvalid { .. } => "AttestationInvalid",
+            Self::PredicateTypeMismatch { .. } => reasons::PREDICATE_TYPE_MISMATCH,
+            Self::AttestationSubjectMismatch { .. } => reasons::ATTESTATION_SUBJECT_MISMATCH,
+            Self::AttestationInvalid { .. } => reasons::ATTESTATION_INVALID,
             Self::AttestationPolicyFailed { .. } => reasons::ATTESTATION_POLICY_FAILED,
-            Self::MalformedArtifact { .. } => "MalformedArtifact",
-            Self::ArtifactTooLarge { .. } => "ArtifactTooLarge",
-            Self::InvalidPolicy { .. } => "InvalidPolicy",
-            Self::InvalidReference { .. } => "InvalidReference",
-            Self::RegistryUnreachable { .. } => "RegistryUnreachable",
-            Self::RegistryTimeout { .. } => "RegistryTimeout",
-            Self::RegistryAuth { .. } => "RegistryAuthFailed",
-            Self::Registry { .. } => "RegistryError",
+            Self::MalformedArtifact { .. } => reasons::MALFORMED_ARTIFACT,
+            Self::ArtifactTooLarge { .. } => reasons::ARTIFACT_TOO_LARGE,
+            Self::InvalidPolicy { .. } => reasons::INVALID_POLICY,
+            Self::InvalidReference { .. } => reasons::INVALID_REFERENCE,
+            Self::RegistryUnreachable { .. } => reasons::REGISTRY_UNREACHABLE,
+            Self::RegistryTimeout { .. } => reasons::REGISTRY_TIMEOUT,
+            Self::RegistryAuth { .. } => reasons::REGISTRY_AUTH_FAILED,
+            Self::Registry { .. } => reasons::REGISTRY_ERROR,
         }
     }
 

@@ -1,8 +1,8 @@
 //! Options `sealift promote` and `sealift controller` share: the engine's wiring.
 
 use anyhow::{Context, Result};
-use sealift_engine::Timing;
-use sealift_engine::adapters::{BudgetConfig, ForgeBudgets, Wiring};
+use sealift_adapters::{BudgetConfig, ForgeBudgets, Wiring};
+use sealift_core::Timing;
 use sealift_gitops::Identity;
 use sealift_verify::{PlainHttp, TrustedRoot, VerifierConfig};
 use std::path::{Path, PathBuf};

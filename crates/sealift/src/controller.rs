@@ -2,7 +2,7 @@
 
 use crate::common::{EngineArgs, read_trusted_root};
 use anyhow::{Context, Result};
-use sealift_engine::Timing;
+use sealift_core::Timing;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -58,6 +58,7 @@ pub fn controller(args: ControllerArgs) -> Result<ExitCode> {
     )?;
     let mut wiring = wiring;
     wiring.own_namespace = args.namespace.clone();
+    sealift_controller::fault::configure_from_env().map_err(|e| anyhow::anyhow!(e))?;
     let config = sealift_controller::Config {
         listen: args.listen,
         namespace: args.namespace,
@@ -68,10 +69,6 @@ pub fn controller(args: ControllerArgs) -> Result<ExitCode> {
         concurrency: args.concurrency.max(1),
         watch_namespace: args.watch_namespace,
         wiring,
-        abort_before_persist: std::env::var("SEALIFT_TEST_ABORT_BEFORE_PERSIST")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

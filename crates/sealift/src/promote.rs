@@ -4,10 +4,11 @@
 
 use crate::common::{EngineArgs, read_trusted_root};
 use anyhow::{Context, Result, bail};
-use sealift_api::{Phase, Promotion};
-use sealift_engine::adapters::verify::StaticPolicies;
-use sealift_engine::adapters::{DirSecrets, wire};
-use sealift_engine::{Next, PromotionRef, Timing};
+use sealift_adapters::verify::StaticPolicies;
+use sealift_adapters::{DirSecrets, wire};
+use sealift_api::{Phase, Promotion, PromotionStatus};
+use sealift_core::driver::{self, Transition, phase_name};
+use sealift_core::{Next, PromotionRef, Timing};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -106,27 +107,16 @@ pub fn promote(args: PromoteArgs) -> Result<ExitCode> {
             generation: promotion.metadata.generation.unwrap_or(1),
             spec: promotion.spec.clone(),
         };
+        let mut writer = FileWriter {
+            file: to_file.then_some(args.file.as_path()),
+            promotion: &mut promotion,
+        };
         loop {
-            let before = promotion
-                .status
-                .as_ref()
-                .and_then(|s| s.phase)
-                .unwrap_or_default();
-            let stepped = wired.engine.step(&p, promotion.status.as_ref()).await;
-            let changed = promotion.status.as_ref() != Some(&stepped.status);
-            promotion.status = Some(stepped.status);
-            let phase = promotion
-                .status
-                .as_ref()
-                .and_then(|s| s.phase)
-                .unwrap_or_default();
-            if changed {
-                report(&promotion, before, phase);
-                if to_file {
-                    save(&args.file, &promotion)?;
-                }
-            }
-            match stepped.next {
+            let status = writer.promotion.status.clone();
+            let (status, next) =
+                driver::run_until_wait(&wired.engine, &p, status, &mut writer).await?;
+            let phase = driver::phase_of(status.as_ref());
+            match next {
                 Next::Now => {}
                 Next::Done => break,
                 Next::After(_) if phase == Phase::PullRequestOpen && !args.wait => break,
@@ -168,35 +158,41 @@ pub fn parse_promotion(text: &str) -> Result<Promotion> {
     Ok(promotion)
 }
 
-fn report(p: &Promotion, before: Phase, phase: Phase) {
-    let Some(s) = &p.status else { return };
-    let ready = s
-        .conditions
-        .iter()
-        .find(|c| c.type_ == sealift_api::conditions::types::READY);
-    if phase != before {
-        eprintln!("sealift: {before:?} → {phase:?}");
-    }
-    if let Some(c) = ready.filter(|c| c.status == "False" && phase.is_final()) {
-        eprintln!("sealift: {phase:?} ({}): {}", c.reason, c.message);
-    } else if let Some(attempts) = s.attempts {
-        let last = s
-            .conditions
-            .iter()
-            .filter(|c| c.status == "False")
-            .max_by_key(|c| c.last_transition_time.0);
-        if let Some(c) = last {
-            eprintln!(
-                "sealift: attempt {attempts} failed ({}): {}",
-                c.reason, c.message
-            );
+/// Records each step: back into the file (when writing to it), and a line on stderr for what
+/// changed (the same [`Transition`] the controller turns into an Event).
+struct FileWriter<'a> {
+    file: Option<&'a Path>,
+    promotion: &'a mut Promotion,
+}
+
+#[async_trait::async_trait]
+impl driver::Record for FileWriter<'_> {
+    type Error = anyhow::Error;
+
+    async fn record(
+        &mut self,
+        before: Phase,
+        status: &PromotionStatus,
+        _took: Duration,
+    ) -> Result<()> {
+        self.promotion.status = Some(status.clone());
+        if let Some(t) = Transition::of(before, status) {
+            if t.from != t.to {
+                eprintln!("sealift: {:?} → {:?}", t.from, t.to);
+            }
+            if !t.message.is_empty() && (t.warning || t.to == Phase::PullRequestOpen) {
+                eprintln!(
+                    "sealift: {} ({}): {}",
+                    phase_name(t.to),
+                    t.reason,
+                    t.message
+                );
+            }
         }
-    }
-    if phase == Phase::PullRequestOpen
-        && before != phase
-        && let Some(pr) = &s.pull_request
-    {
-        eprintln!("sealift: pull request #{} {}", pr.number, pr.url);
+        if let Some(file) = self.file {
+            save(file, self.promotion)?;
+        }
+        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@ use sealift_api::{
     CommitRef, Evidence, Phase, PolicyRef, PromotionSpec, PromotionStatus, PullRequestRef,
     PullRequestState,
 };
-use sealift_engine::{
+use sealift_core::{
     CommitResult, Engine, ManualClock, Next, PromotionRef, PullRequests, Repo, SourceImage,
     StepError, Timing, Verifier,
 };
@@ -418,21 +418,21 @@ async fn last_transition_time_moves_only_when_a_condition_flips() {
     let mut s = PromotionStatus::default();
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
     let t1 = t0 + Duration::from_secs(50);
-    sealift_engine::status::set_condition(&mut s, "Ready", false, "InProgress", "a", 1, t0);
-    sealift_engine::status::set_condition(&mut s, "Ready", false, "InProgress", "b", 1, t1);
+    sealift_core::status::set_condition(&mut s, "Ready", false, "InProgress", "a", 1, t0);
+    sealift_core::status::set_condition(&mut s, "Ready", false, "InProgress", "b", 1, t1);
     assert_eq!(
         s.conditions[0].last_transition_time,
-        sealift_engine::status::time(t0)
+        sealift_core::status::time(t0)
     );
     assert_eq!(s.conditions[0].message, "b");
-    sealift_engine::status::set_condition(&mut s, "Ready", true, "Succeeded", "c", 1, t1);
+    sealift_core::status::set_condition(&mut s, "Ready", true, "Succeeded", "c", 1, t1);
     assert_eq!(
         s.conditions[0].last_transition_time,
-        sealift_engine::status::time(t1)
+        sealift_core::status::time(t1)
     );
     let long = "x".repeat(5000);
-    sealift_engine::status::set_condition(&mut s, "Ready", true, "Succeeded", &long, 1, t1);
-    assert!(s.conditions[0].message.len() <= sealift_engine::status::MAX_MESSAGE);
+    sealift_core::status::set_condition(&mut s, "Ready", true, "Succeeded", &long, 1, t1);
+    assert!(s.conditions[0].message.len() <= sealift_core::status::MAX_MESSAGE);
 }
 
 #[tokio::test]

@@ -1,11 +1,11 @@
 //! Every call through a port, timed and classified: the controller turns these into Prometheus
 //! metrics (verification / git / forge latency and errors), the CLI into `--timings`.
 
-use crate::ports::{
-    CommitResult, PromotionRef, PullRequests, Repo, SourceImage, StepError, Verifier,
-};
 use async_trait::async_trait;
 use sealift_api::{CommitRef, Evidence, PolicyRef, PullRequestRef};
+use sealift_core::{
+    CommitResult, PromotionRef, PullRequests, Repo, SourceImage, StepError, Verifier,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 

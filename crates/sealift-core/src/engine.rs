@@ -6,9 +6,9 @@
 //! idempotent when repeated (the commit id is a function of base, change and `startedAt`; opening
 //! a pull request adopts an existing one).
 
+use crate::clock::Clock;
 use crate::ports::{
-    Clock, CommitResult, PromotionRef, PullRequests, Repo, SourceImage, StepError, Verifier,
-    wall_clock,
+    CommitResult, PromotionRef, PullRequests, Repo, SourceImage, StepError, Verifier, wall_clock,
 };
 use crate::status::{set_condition, system_time, time};
 use sealift_api::conditions::{reasons, types};
@@ -89,6 +89,7 @@ impl Engine {
     }
 
     /// Advances `p` by one step from `current` (None: never started).
+    #[tracing::instrument(name = "step", skip_all, fields(promotion = %p.key(), phase = ?current.and_then(|s| s.phase).unwrap_or_default()))]
     pub async fn step(&self, p: &PromotionRef, current: Option<&PromotionStatus>) -> Stepped {
         let mut s = current.cloned().unwrap_or_default();
         let phase = s.phase.unwrap_or_default();

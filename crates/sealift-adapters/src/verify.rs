@@ -1,13 +1,13 @@
-//! [`Verifier`](crate::ports::Verifier) over `sealift-verify`: look up the referenced
+//! [`Verifier`](sealift_core::Verifier) over `sealift-verify`: look up the referenced
 //! `TrustPolicy` / `ClusterTrustPolicy`, read the Secrets it names, compile it and prove the
 //! digest. Front ends supply where policies and Secrets come from: the controller reads the
 //! cluster, the CLI reads files.
 
-use super::SecretSource;
-use crate::ports::{SourceImage, StepError, Verifier};
+use crate::SecretSource;
 use async_trait::async_trait;
 use sealift_api::conditions::reasons;
 use sealift_api::{Evidence, PolicyRef, TrustPolicySpec};
+use sealift_core::{SourceImage, StepError, Verifier};
 use sealift_verify::{
     CompiledPolicy, PolicyDocument, PolicyKind, PolicyMeta, TrustedRoot, VerifyError,
 };
@@ -192,6 +192,7 @@ pub fn to_step(e: &VerifyError) -> StepError {
 
 #[async_trait]
 impl Verifier for PolicyVerifier {
+    #[tracing::instrument(name = "verifier.verify", skip_all, fields(namespace = %namespace, policy = %policy.name, digest = %image.digest))]
     async fn verify(
         &self,
         namespace: &str,

@@ -1,11 +1,11 @@
 //! [`Repo`] over `sealift-gitops`: the persistent repository cache, the lossless kustomize edit and
 //! the in-memory commit, run on a blocking thread (libgit2 is synchronous).
 
-use super::SecretSource;
-use crate::ports::{CommitResult, PromotionRef, Repo, SourceImage, StepError};
+use crate::SecretSource;
 use async_trait::async_trait;
 use sealift_api::CommitRef;
 use sealift_api::conditions::reasons;
+use sealift_core::{CommitResult, PromotionRef, Repo, SourceImage, StepError};
 use sealift_gitops::commit::PromotedDigest;
 use sealift_gitops::kustomize::PinnedImage;
 use sealift_gitops::overlay::{overlay_diff, plan_target, resolve_source};
@@ -76,71 +76,51 @@ impl GitRepo {
     }
 }
 
-/// Gives a git failure its engine meaning: a wrong request is Rejected (terminal, nothing
-/// written); a broken server or network is a transient failure.
+/// Gives a git failure its engine meaning, variant by variant (a new variant must be decided
+/// here): a wrong request is Rejected (terminal, nothing written); a broken server or network is
+/// a Failed step, retried while [`GitError::is_transient`] says so.
 pub fn to_step(e: &GitError) -> StepError {
+    use sealift_gitops::kustomize::KustomizeError as K;
     let message = e.to_string();
+    let rejected = |reason: &'static str| StepError::Rejected {
+        reason,
+        message: message.clone(),
+    };
+    let failed = |reason: &'static str| StepError::Failed {
+        reason,
+        message: message.clone(),
+        transient: e.is_transient(),
+    };
     match e {
         GitError::OverlayNotFound { .. } | GitError::KustomizationNotFound { .. } => {
-            StepError::Rejected {
-                reason: reasons::OVERLAY_NOT_FOUND,
-                message,
-            }
+            rejected(reasons::OVERLAY_NOT_FOUND)
         }
-        GitError::Kustomize(k) => match k.category() {
-            "ImageNotPinnedByDigest" => StepError::Rejected {
-                reason: reasons::IMAGE_NOT_PINNED,
-                message,
-            },
-            "ImageNotInOverlay" => StepError::Rejected {
-                reason: reasons::IMAGE_NOT_IN_OVERLAY,
-                message,
-            },
+        GitError::Kustomize(k) => match k {
+            K::NotPinnedByDigest { .. } => rejected(reasons::IMAGE_NOT_PINNED),
+            K::ImageNotListed { .. } => rejected(reasons::IMAGE_NOT_IN_OVERLAY),
+            K::NotFound { .. } => rejected(reasons::OVERLAY_NOT_FOUND),
+            K::LimitExceeded { .. } => rejected(reasons::KUSTOMIZATION_LIMIT_EXCEEDED),
             // Our own edit failed its self-check: never write it, and say so loudly.
-            "KustomizationEditSelfCheckFailed" => StepError::Failed {
-                reason: "EditSelfCheckFailed",
-                message,
-                transient: false,
-            },
-            _ => StepError::Rejected {
-                reason: reasons::MALFORMED_KUSTOMIZATION,
-                message,
-            },
+            K::SelfCheckFailed { .. } => failed(reasons::EDIT_SELF_CHECK_FAILED),
+            K::Malformed { .. }
+            | K::DuplicateImage { .. }
+            | K::InvalidDigest { .. }
+            | K::InvalidPinnedDigest { .. }
+            | K::InvalidImageName { .. }
+            | K::Unsupported { .. }
+            | K::MultipleFiles { .. } => rejected(reasons::MALFORMED_KUSTOMIZATION),
         },
-        GitError::NotText { .. } => StepError::Rejected {
-            reason: reasons::MALFORMED_KUSTOMIZATION,
-            message,
-        },
-        GitError::PathEscape { .. } => StepError::Rejected {
-            reason: reasons::INVALID_SPEC,
-            message,
-        },
-        GitError::BranchNotFound { .. } => StepError::Rejected {
-            reason: reasons::INVALID_SPEC,
-            message,
-        },
-        GitError::InvalidCredentials(_) => StepError::Rejected {
-            reason: reasons::INVALID_SECRET,
-            message,
-        },
-        // Credentials may be fixed in the Secret meanwhile: retry with backoff, then fail.
-        GitError::AuthFailed { .. } => StepError::Failed {
-            reason: reasons::PUSH_FAILED,
-            message,
-            transient: true,
-        },
-        GitError::Rejected { .. } | GitError::RetriesExhausted { .. } => StepError::Failed {
-            reason: reasons::PUSH_FAILED,
-            message,
-            transient: true,
-        },
-        GitError::Transport { .. } | GitError::Cache { .. } | GitError::Git(_) => {
-            StepError::Failed {
-                reason: e.category(),
-                message,
-                transient: true,
-            }
+        GitError::NotText { .. } => rejected(reasons::MALFORMED_KUSTOMIZATION),
+        GitError::PathEscape { .. } | GitError::BranchNotFound { .. } => {
+            rejected(reasons::INVALID_SPEC)
         }
+        GitError::InvalidCredentials(_) => rejected(reasons::INVALID_SECRET),
+        GitError::AuthFailed { .. }
+        | GitError::Rejected { .. }
+        | GitError::RetriesExhausted { .. } => failed(reasons::PUSH_FAILED),
+        GitError::Transport { .. } => failed(reasons::TRANSPORT_ERROR),
+        GitError::Cache { .. } => failed(reasons::CACHE_ERROR),
+        GitError::Git(_) => failed(reasons::GIT_ERROR),
     }
 }
 
@@ -155,7 +135,7 @@ async fn bounded<T: Send + 'static>(
     match tokio::time::timeout(deadline, tokio::task::spawn_blocking(work)).await {
         Ok(joined) => joined.map_err(blocking_failure)?,
         Err(_) => Err(StepError::Failed {
-            reason: "GitTimeout",
+            reason: reasons::GIT_TIMEOUT,
             message: format!("git did not finish within {}s", deadline.as_secs()),
             transient: true,
         }),
@@ -164,7 +144,7 @@ async fn bounded<T: Send + 'static>(
 
 fn blocking_failure(e: tokio::task::JoinError) -> StepError {
     StepError::Failed {
-        reason: "InternalError",
+        reason: reasons::INTERNAL_ERROR,
         message: e.to_string(),
         transient: true,
     }
@@ -172,6 +152,7 @@ fn blocking_failure(e: tokio::task::JoinError) -> StepError {
 
 #[async_trait]
 impl Repo for GitRepo {
+    #[tracing::instrument(name = "repo.resolve", skip_all, fields(promotion = %p.key()))]
     async fn resolve(&self, p: &PromotionRef) -> Result<Vec<SourceImage>, StepError> {
         let creds = self.credentials(p).await?;
         let (cache, p) = (self.cache.clone(), p.clone());
@@ -221,6 +202,7 @@ impl Repo for GitRepo {
         .await
     }
 
+    #[tracing::instrument(name = "repo.commit", skip_all, fields(promotion = %p.key()))]
     async fn commit(
         &self,
         p: &PromotionRef,
@@ -298,6 +280,7 @@ impl Repo for GitRepo {
         .await
     }
 
+    #[tracing::instrument(name = "repo.diff", skip_all, fields(promotion = %p.key()))]
     async fn diff(&self, p: &PromotionRef, commit: &CommitRef) -> Result<String, StepError> {
         let (cache, p, commit) = (self.cache.clone(), p.clone(), commit.clone());
         let creds = self.credentials(&p).await?;

@@ -1,12 +1,12 @@
-//! [`PullRequests`](crate::ports::PullRequests) over `sealift-forge`: the forge named by the
+//! [`PullRequests`](sealift_core::PullRequests) over `sealift-forge`: the forge named by the
 //! Promotion's `spec.pullRequest`, credentials from its Secret, one client per (forge, repository,
 //! credential) kept for the process so GitHub App tokens and rate budgets are shared.
 
-use super::SecretSource;
-use crate::ports::{PromotionRef, PullRequests, SourceImage, StepError};
+use crate::SecretSource;
 use async_trait::async_trait;
 use sealift_api::conditions::reasons;
 use sealift_api::{Evidence, PromotedImage, PullRequestRef};
+use sealift_core::{PromotionRef, PullRequests, SourceImage, StepError};
 use sealift_forge::body::{self, Report};
 use sealift_forge::{
     CommitState, CommitStatus, Credentials, Forge, ForgeConfig, ForgeError, RateGovernor,
@@ -112,6 +112,7 @@ pub fn to_step(e: &ForgeError) -> StepError {
 
 #[async_trait]
 impl PullRequests for ForgePullRequests {
+    #[tracing::instrument(name = "pull_requests.open", skip_all, fields(promotion = %p.key()))]
     async fn open(
         &self,
         p: &PromotionRef,
@@ -175,6 +176,7 @@ impl PullRequests for ForgePullRequests {
         Ok(opened.pull_request.to_ref())
     }
 
+    #[tracing::instrument(name = "pull_requests.state", skip_all, fields(promotion = %p.key(), pr = pr.number))]
     async fn state(
         &self,
         p: &PromotionRef,

@@ -1,5 +1,5 @@
-//! The real implementations of the engine's ports, over Sealift's libraries, and [`wire`], which
-//! builds an [`Engine`] from them. The controller and the CLI differ only in where Secrets and
+//! The real implementations of `sealift-core`'s ports over Sealift's libraries (git, verify,
+//! forge), and [`wire`], the composition root that builds an [`Engine`] from them. The controller and the CLI differ only in where Secrets and
 //! policies come from ([`SecretSource`], [`verify::PolicySource`]).
 
 pub mod forge;
@@ -7,10 +7,10 @@ pub mod git;
 pub mod observe;
 pub mod verify;
 
-use crate::engine::{Engine, Timing};
-use crate::ports::{Clock, PullRequests, Repo, StepError, SystemClock, Verifier};
 use async_trait::async_trait;
 use sealift_api::conditions::reasons;
+use sealift_core::{Clock, PullRequests, Repo, StepError, SystemClock, Verifier};
+use sealift_core::{Engine, Timing};
 use sealift_gitops::{Identity, RepoCache};
 use sealift_verify::{TrustedRoot, VerifierConfig};
 use std::collections::BTreeMap;

@@ -4,12 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use async_trait::async_trait;
+use sealift_adapters::SecretSource;
+use sealift_adapters::git::GitRepo;
 use sealift_api::CommitRef;
 use sealift_api::PromotionSpec;
 use sealift_api::conditions::reasons;
-use sealift_engine::adapters::SecretSource;
-use sealift_engine::adapters::git::GitRepo;
-use sealift_engine::{CommitResult, PromotionRef, Repo, StepError};
+use sealift_core::{CommitResult, PromotionRef, Repo, StepError};
 use sealift_gitops::{Identity, RepoCache};
 use sealift_testrig::Credentials;
 use sealift_testrig::git::{branch_head, commit_files, read_file};
@@ -320,7 +320,7 @@ async fn an_unusable_signing_key_rejects_the_promotion_naming_the_secret_and_wri
     let p = promotion(&repo.url, &["bookstore/catalog"], false);
     // Refused as soon as the Secret is read (at resolve, before any verification), and again
     // should a commit be attempted.
-    let images = vec![sealift_engine::SourceImage {
+    let images = vec![sealift_core::SourceImage {
         name: "bookstore/catalog".into(),
         reference: "registry.example.com/bookstore/catalog".into(),
         digest: digest('b'),

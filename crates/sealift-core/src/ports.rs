@@ -1,5 +1,6 @@
 //! What the engine needs from the outside world, as narrow traits. The real implementations wrap
-//! `sealift-gitops`, `sealift-verify` and `sealift-forge`; unit tests use in-memory fakes.
+//! `sealift-gitops`, `sealift-verify` and `sealift-forge` (in `sealift-adapters`); unit tests use
+//! in-memory fakes.
 
 use async_trait::async_trait;
 use sealift_api::{CommitRef, Evidence, PolicyRef, PromotionSpec, PullRequestRef};
@@ -124,9 +125,7 @@ pub trait PullRequests: Send + Sync {
     ) -> Result<PullRequestRef, StepError>;
 }
 
-/// Time, injectable for tests: the same clock the forge clients use (one trait for the whole
-/// pipeline). The engine reads wall-clock time through [`wall_clock`].
-pub use sealift_forge::clock::{Clock, ManualClock, SystemClock};
+use crate::clock::Clock;
 
 /// `clock`'s wall-clock time (whole seconds, as Kubernetes stores timestamps).
 pub fn wall_clock(clock: &dyn Clock) -> SystemTime {
