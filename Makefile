@@ -48,8 +48,8 @@ crds-check:
 
 ## demo: one real promotion end to end on loopback (rig, controller, Promotion, PR with evidence, merge)
 demo: rig
-	$(CARGO) build -q -p sealift -p sealift-testrig --bin sealift --bin sealift-demo
-	SEALIFT_BIN=$${CARGO_TARGET_DIR:-target}/debug/sealift $${CARGO_TARGET_DIR:-target}/debug/sealift-demo
+	$(CARGO) build -q -p sealift --bin sealift --example demo
+	SEALIFT_BIN=$${CARGO_TARGET_DIR:-target}/debug/sealift $${CARGO_TARGET_DIR:-target}/debug/examples/demo
 	@bash scripts/rig-leaks.sh
 
 ## bench: benchmarks (criterion / bench binaries); figures go to docs/performance.md

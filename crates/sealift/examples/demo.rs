@@ -5,7 +5,8 @@
 //! renders prod with kustomize. Then shows a rejection. Pass `--keep` to leave everything running
 //! until Ctrl-C.
 //!
-//! The controller binary comes from `SEALIFT_BIN` (the Makefile builds it first).
+//! The controller binary comes from `SEALIFT_BIN` (the Makefile builds it first). The rig
+//! (`sealift-testrig`) provides every server; this example only tells the story.
 
 use anyhow::{Context, Result, bail};
 use sealift_api::{Phase, Promotion};
