@@ -11,8 +11,10 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource, ResourceExt};
 use sealift_api::conditions::reasons;
 use sealift_api::{Phase, Promotion, PromotionStatus};
+use sealift_core::backoff;
 pub use sealift_core::driver::phase_name;
 use sealift_core::driver::{self, Transition};
+use sealift_core::status::truncate;
 use sealift_core::{Engine, Next, PromotionRef};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The field manager of every status write.
-pub const FIELD_MANAGER: &str = "sealift";
+pub use sealift_api::FIELD_MANAGER;
 
 /// What every reconciliation shares.
 pub struct Context {
@@ -171,9 +173,7 @@ pub fn error_policy(
     let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
     let n = failures.entry(key(&obj)).or_insert(0);
     *n = n.saturating_add(1);
-    let delay = Duration::from_secs(1)
-        .saturating_mul(1 << (*n - 1).min(9))
-        .min(Duration::from_secs(300));
+    let delay = backoff(Duration::from_secs(1), *n, Duration::from_secs(300));
     tracing::warn!(promotion = %key(&obj), error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
@@ -278,17 +278,6 @@ async fn publish(
     if let Err(e) = published {
         tracing::warn!(error = %e, "could not publish an Event");
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 fn object_ref(obj: &DeserializeGuard<Promotion>) -> ObjectReference {

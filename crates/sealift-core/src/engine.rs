@@ -475,13 +475,14 @@ impl Engine {
                     );
                 }
                 s.attempts = Some(attempts);
-                let exp = self
-                    .timing
-                    .initial_backoff
-                    .saturating_mul(1 << (attempts - 1).clamp(0, 16));
+                let delay = crate::backoff(
+                    self.timing.initial_backoff,
+                    u32::try_from(attempts).unwrap_or(1),
+                    self.timing.max_backoff,
+                );
                 Stepped {
                     status: s,
-                    next: Next::After(exp.min(self.timing.max_backoff)),
+                    next: Next::After(delay),
                 }
             }
         }

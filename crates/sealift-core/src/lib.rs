@@ -16,3 +16,30 @@ pub use engine::{Engine, Next, Stepped, Timing};
 pub use ports::{
     CommitResult, PromotionRef, PullRequests, Repo, SourceImage, StepError, Verifier, wall_clock,
 };
+
+/// Exponential backoff: `initial` before the first retry (`attempt` 1), doubling per attempt,
+/// never more than `max`. The one backoff of the pipeline and the controller.
+pub fn backoff(
+    initial: std::time::Duration,
+    attempt: u32,
+    max: std::time::Duration,
+) -> std::time::Duration {
+    initial
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_from_the_first_retry_and_stops_at_its_cap() {
+        let s = Duration::from_secs;
+        let delays: Vec<_> = (1..=7).map(|a| backoff(s(2), a, s(60))).collect();
+        assert_eq!(delays, [s(2), s(4), s(8), s(16), s(32), s(60), s(60)]);
+        assert_eq!(backoff(s(1), 0, s(300)), s(1));
+        assert_eq!(backoff(s(1), u32::MAX, s(300)), s(300));
+    }
+}

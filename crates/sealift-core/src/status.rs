@@ -24,11 +24,13 @@ pub fn system_time(t: &Time) -> SystemTime {
     SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)
 }
 
-fn truncate(message: &str) -> String {
-    if message.len() <= MAX_MESSAGE {
+/// `message` cut to at most `max` bytes (an ellipsis included), on a character boundary: for
+/// condition messages and Event notes alike.
+pub fn truncate(message: &str, max: usize) -> String {
+    if message.len() <= max {
         return message.to_owned();
     }
-    let mut end = MAX_MESSAGE - 3;
+    let mut end = max.saturating_sub(3);
     while !message.is_char_boundary(end) {
         end -= 1;
     }
@@ -46,7 +48,7 @@ pub fn set_condition(
     now: SystemTime,
 ) {
     let value = if value { "True" } else { "False" };
-    let message = truncate(message);
+    let message = truncate(message, MAX_MESSAGE);
     match status.conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) => {
             if c.status != value {

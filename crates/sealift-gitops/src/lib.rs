@@ -37,7 +37,8 @@ pub use error::GitError;
 pub use push::{PushOutcome, PushRequest, PushTarget, RetryPolicy, Snapshot, commit_and_push};
 pub use signing::{OpenPgpSigningKey, SigningKey, SshSigningKey};
 
-/// The branch a promotion's commit is pushed to: `sealift/<namespace>/<name>`.
+/// The branch a promotion's commit is pushed to: `sealift/<namespace>/<name>` (owned by the API,
+/// where the spec's validation knows it too).
 pub fn promotion_branch(namespace: &str, name: &str) -> String {
-    format!("sealift/{namespace}/{name}")
+    sealift_api::PromotionSpec::promotion_branch(namespace, name)
 }
