@@ -102,10 +102,18 @@ pub(crate) struct Located {
 /// holds several documents or has a shape this locator does not understand.
 pub(crate) fn locate(text: &str) -> Result<Located, String> {
     let parsed = YamlFile::parse(text);
-    if let Some(first) = parsed.errors().first() {
+    if !parsed.positioned_errors().is_empty()
+        && let Some(first) = parsed.errors().first()
+    {
         return Err(format!("the lossless YAML parser reports {first}"));
     }
-    let root = parsed.tree().syntax().clone();
+    // yaml-edit hands out a *mutable* rowan tree. There every live node is kept in its parent's
+    // sorted list of live children (found by a linear walk when a node is created) and every
+    // offset is recomputed by walking up to the root; with the located items alive while the
+    // `images` entry is walked again, that made locating quadratic in the number of entries.
+    // The locator only reads, so it walks an immutable tree over the same green nodes: offsets
+    // are stored, nothing is linked.
+    let root = SyntaxNode::new_root(parsed.tree().syntax().green().into_owned());
     if root.text() != text {
         return Err("the lossless YAML parser did not reproduce the text".into());
     }
@@ -162,14 +170,23 @@ fn is_content(kind: K) -> bool {
     )
 }
 
-/// First and last significant token offsets below `node`.
+fn is_significant(token: &SyntaxToken) -> bool {
+    !is_trivia(token.kind()) && !token.text().is_empty()
+}
+
+/// First and last significant token offsets below `node`. Walks in from both ends rather than
+/// over the whole subtree: `content` asks this of every enclosing node (the root mapping, the
+/// `images` entry, the list), so a full walk each time would cross the list several times.
 fn significant_range(node: &SyntaxNode) -> Option<(usize, usize)> {
-    let mut tokens = node
+    let first = node
         .descendants_with_tokens()
         .filter_map(NodeOrToken::into_token)
-        .filter(|t| !is_trivia(t.kind()) && !t.text().is_empty());
-    let first = tokens.next()?;
-    let last = tokens.last().unwrap_or_else(|| first.clone());
+        .find(is_significant)?;
+    // `first` is inside `node`, so walking back from its last token stops inside it too.
+    let mut last = node.last_token()?;
+    while !is_significant(&last) {
+        last = last.prev_token()?;
+    }
     Some((
         offset(first.text_range().start()),
         offset(last.text_range().end()),
@@ -280,6 +297,8 @@ fn mapping(node: &SyntaxNode) -> Result<Mapping, String> {
             }
         }
     }
+    // Located entries are large and most mappings hold 2 or 3: no growth slack per item.
+    entries.shrink_to_fit();
     Ok(Mapping {
         flow: open.is_some(),
         entries,
@@ -344,6 +363,7 @@ fn sequence(node: &SyntaxNode) -> Result<Sequence, String> {
             }
         }
     }
+    items.shrink_to_fit();
     Ok(Sequence {
         flow: open.is_some(),
         items,

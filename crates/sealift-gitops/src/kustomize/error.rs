@@ -18,6 +18,26 @@ pub enum KustomizeError {
         reason: String,
     },
 
+    /// The file is beyond one of the reader's limits (YAML nodes, nesting depth, aliases…),
+    /// which bound the memory and time one overlay can take. The file may be valid (kustomize
+    /// has no such limits); the message names the limit and its value.
+    #[error(
+        "{} has more than {max} {what} (the editor's limit){hint}; Sealift does not read or edit \
+         it",
+        shown(file),
+        hint = if hint.is_empty() { String::new() } else { format!("; {hint}") }
+    )]
+    LimitExceeded {
+        /// The kustomization file.
+        file: String,
+        /// What is counted, e.g. `YAML nodes (scalars, lists and mappings)`.
+        what: &'static str,
+        /// The limit: the file has more than this many.
+        max: usize,
+        /// What the limit is for, or what to do about it (may be empty).
+        hint: &'static str,
+    },
+
     /// The overlay does not list the image under `images:`.
     #[error("{} does not list image {} under `images:`", shown(file), shown(name))]
     ImageNotListed {
@@ -158,6 +178,7 @@ impl KustomizeError {
     pub fn category(&self) -> &'static str {
         match self {
             Self::Malformed { .. } => "MalformedKustomization",
+            Self::LimitExceeded { .. } => "KustomizationLimitExceeded",
             Self::ImageNotListed { .. } => "ImageNotInOverlay",
             Self::NotPinnedByDigest { .. } => "ImageNotPinnedByDigest",
             Self::DuplicateImage { .. } => "DuplicateImageInOverlay",

@@ -100,6 +100,8 @@ impl<'de> Visitor<'de> for ValueVisitor {
         while let Some(item) = seq.next_element()? {
             items.push(item);
         }
+        // Growth leaves up to half of a long list (or 2 of 2 fields) unused: a file's worth.
+        items.shrink_to_fit();
         Ok(Value::Seq(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
@@ -107,19 +109,20 @@ impl<'de> Visitor<'de> for ValueVisitor {
         while let Some(entry) = map.next_entry()? {
             entries.push(entry);
         }
+        entries.shrink_to_fit();
         Ok(Value::Map(entries))
     }
 }
 
 /// The `images:` field of a kustomization as kustomize sees it.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum ImagesField {
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum ImagesField<'a> {
     /// No `images` key.
     Absent,
     /// `images:` with a null value.
     Null,
     /// `images:` with a list (possibly empty): the raw items.
-    List(Vec<Value>),
+    List(&'a [Value]),
 }
 
 /// A kustomization read for its meaning.
@@ -127,10 +130,17 @@ pub(crate) enum ImagesField {
 pub(crate) struct Kustomization {
     /// The document's root (null for an empty document).
     pub root: Value,
-    /// The `images` field.
-    pub images: ImagesField,
+    /// Index of the `images` entry in the root mapping (checked to be a list or null).
+    images_at: Option<usize>,
     /// The `images` entries, typed and checked.
     pub entries: Vec<ImageEntry>,
+}
+
+impl Kustomization {
+    /// The `images` field, borrowed from the root (not copied: the list can be long).
+    pub(crate) fn images(&self) -> ImagesField<'_> {
+        images_of(&self.root, self.images_at).unwrap_or(ImagesField::Absent)
+    }
 }
 
 const FIELDS: [(&str, &str); 4] = [
@@ -144,9 +154,22 @@ const FIELDS: [(&str, &str); 4] = [
 /// kustomize refuses in the `images:` field and what would be ambiguous to edit (several
 /// documents, repeated keys).
 pub(crate) fn read(file: &str, text: &str) -> Result<Kustomization, KustomizeError> {
-    let root = parse(file, text)?;
-    let images = images_field(file, &root)?;
-    let entries = match &images {
+    read_within(file, text, 0)
+}
+
+/// [`read`] for the edited text of a file that was within the limits: an edit adds a few nodes
+/// (a new entry, a `newName` line, an `images:` key), so a file at the limit still reads back.
+pub(crate) fn read_edited(file: &str, text: &str) -> Result<Kustomization, KustomizeError> {
+    read_within(file, text, EDIT_HEADROOM)
+}
+
+fn read_within(file: &str, text: &str, headroom: usize) -> Result<Kustomization, KustomizeError> {
+    let root = parse(file, text, headroom)?;
+    let images_at = images_key_index(file, &root)?;
+    let images = images_of(&root, images_at).map_err(|kind| {
+        KustomizeError::malformed(file, format!("`images` is {kind}, kustomize needs a list"))
+    })?;
+    let entries = match images {
         ImagesField::List(items) => items
             .iter()
             .enumerate()
@@ -156,19 +179,61 @@ pub(crate) fn read(file: &str, text: &str) -> Result<Kustomization, KustomizeErr
     };
     Ok(Kustomization {
         root,
-        images,
+        images_at,
         entries,
     })
 }
 
-/// Parses one YAML document into a [`Value`].
-pub(crate) fn parse(file: &str, text: &str) -> Result<Value, KustomizeError> {
+/// The most YAML nodes (scalars, lists and mappings, as written: an alias is not expanded)
+/// a kustomization may hold. kustomize has no such limit; this one bounds the memory and time
+/// one overlay takes (both grow linearly with the file: about 10 µs and 1.5 KiB per node for
+/// reading, locating, editing and checking, see `benches/kustomize_edit.rs`). A digest-pinned
+/// entry is 5 nodes (7 with `newName`): 1,000,000 nodes are 140,000–200,000 entries.
+pub(crate) const MAX_NODES: usize = 1_000_000;
+
+/// The most parser events: every node, every end of a list or mapping, every comment, every
+/// alias. Generous against [`MAX_NODES`] so that comments never decide.
+pub(crate) const MAX_EVENTS: usize = 4 * MAX_NODES;
+
+/// How deep lists and mappings may nest (serde-saphyr's default; a kustomization needs 4 or 5
+/// levels). Also what keeps the lossless parser, which recurses, from deep input: it only runs
+/// on text this reader accepted.
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// The most nodes aliases may expand to, all together: what stops an alias bomb ("billion
+/// laughs"), whose aliases are few but expand to an exponential number of nodes.
+pub(crate) const MAX_ALIAS_EXPANSION: usize = 1_000_000;
+
+/// Nodes an edit may add to a file that was within the limits (at most 9: an `images:` key, a
+/// list, an entry with `name`, `newName` and `digest`), when its result is read back.
+const EDIT_HEADROOM: usize = 64;
+
+/// The reader's budget: [`MAX_NODES`], [`MAX_EVENTS`], [`MAX_DEPTH`] (plus `headroom` nodes),
+/// serde-saphyr's defaults for the rest (anchors and aliases 50,000 each, at most 10 aliases per
+/// anchor once there are 100, 64 MiB of scalar text, 10,000 merge keys).
+fn budget(headroom: usize) -> serde_saphyr::Budget {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = MAX_NODES + headroom;
+    budget.max_events = MAX_EVENTS + 4 * headroom;
+    budget.max_depth = MAX_DEPTH;
+    budget
+}
+
+/// Parses one YAML document into a [`Value`], within the limits above (`headroom` more nodes).
+fn parse(file: &str, text: &str, headroom: usize) -> Result<Value, KustomizeError> {
+    let budget = budget(headroom);
     let options = serde_saphyr::options! {
         legacy_octal_numbers: true,
         with_snippet: false,
+        budget: Some(budget.clone()),
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: MAX_ALIAS_EXPANSION,
+        },
     };
-    let root: Value = serde_saphyr::from_str_with_options(text, options)
-        .map_err(|e| KustomizeError::malformed(file, parse_error(&e)))?;
+    let root: Value = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        over_limit(file, &e, &budget)
+            .unwrap_or_else(|| KustomizeError::malformed(file, parse_error(&e)))
+    })?;
     match root {
         Value::Null | Value::Map(_) => Ok(root),
         other => Err(KustomizeError::malformed(
@@ -176,6 +241,74 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Value, KustomizeError> {
             format!("the document is {}, not a mapping", other.kind()),
         )),
     }
+}
+
+/// A breach of one of the reader's limits, named with its value; `None` for other errors.
+fn over_limit(
+    file: &str,
+    e: &serde_saphyr::Error,
+    budget: &serde_saphyr::Budget,
+) -> Option<KustomizeError> {
+    use serde_saphyr::budget::BudgetBreach as B;
+    const MEMORY: &str = "the limit bounds the memory and time one overlay takes";
+    const HOSTILE: &str =
+        "the limit keeps hostile input (alias bombs, deep nesting) cheap to refuse";
+    let (what, max, hint) = match e.without_snippet() {
+        serde_saphyr::Error::Budget { breach, .. } => match breach {
+            B::Nodes { .. } => (
+                "YAML nodes (scalars, lists and mappings)",
+                budget.max_nodes,
+                MEMORY,
+            ),
+            B::Events { .. } => (
+                "YAML parser events (nodes, ends of lists and mappings, comments, aliases)",
+                budget.max_events,
+                MEMORY,
+            ),
+            B::ScalarBytes { .. } => (
+                "bytes of scalar text",
+                budget.max_total_scalar_bytes,
+                MEMORY,
+            ),
+            B::Depth { .. } => (
+                "levels of nested lists and mappings",
+                budget.max_depth,
+                HOSTILE,
+            ),
+            B::Aliases { .. } => ("aliases (`*name`)", budget.max_aliases, HOSTILE),
+            B::Anchors { .. } => ("anchors (`&name`)", budget.max_anchors, HOSTILE),
+            B::MergeKeys { .. } => ("merge keys (`<<`)", budget.max_merge_keys, HOSTILE),
+            B::AliasAnchorRatio { .. } => (
+                "aliases per anchor",
+                budget.alias_anchor_ratio_multiplier,
+                HOSTILE,
+            ),
+            B::RecordedAnchorEvents { .. } => (
+                "nodes inside anchors",
+                budget.max_recorded_anchor_events,
+                HOSTILE,
+            ),
+            _ => return None,
+        },
+        serde_saphyr::Error::AliasReplayLimitExceeded {
+            max_total_replayed_events,
+            ..
+        } => (
+            "nodes expanded from aliases",
+            *max_total_replayed_events,
+            HOSTILE,
+        ),
+        serde_saphyr::Error::AliasReplayStackDepthExceeded { max_depth, .. } => {
+            ("levels of aliases inside anchors", *max_depth, HOSTILE)
+        }
+        _ => return None,
+    };
+    Some(KustomizeError::LimitExceeded {
+        file: file.to_owned(),
+        what,
+        max,
+        hint,
+    })
 }
 
 /// The parser's error in words about the file rather than about the parser's API.
@@ -224,20 +357,16 @@ pub(crate) fn images_key_index(file: &str, root: &Value) -> Result<Option<usize>
     }
 }
 
-fn images_field(file: &str, root: &Value) -> Result<ImagesField, KustomizeError> {
-    let Some(index) = images_key_index(file, root)? else {
-        return Ok(ImagesField::Absent);
-    };
-    let Value::Map(entries) = root else {
+/// The `images` field at root entry `at`; the kind of value it holds when that is neither a
+/// list nor null.
+fn images_of(root: &Value, at: Option<usize>) -> Result<ImagesField<'_>, &'static str> {
+    let (Some(index), Value::Map(entries)) = (at, root) else {
         return Ok(ImagesField::Absent);
     };
     match entries.get(index).map(|(_, v)| v) {
         Some(Value::Null) | None => Ok(ImagesField::Null),
-        Some(Value::Seq(items)) => Ok(ImagesField::List(items.clone())),
-        Some(other) => Err(KustomizeError::malformed(
-            file,
-            format!("`images` is {}, kustomize needs a list", other.kind()),
-        )),
+        Some(Value::Seq(items)) => Ok(ImagesField::List(items)),
+        Some(other) => Err(other.kind()),
     }
 }
 

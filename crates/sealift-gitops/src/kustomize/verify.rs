@@ -30,15 +30,15 @@ pub(crate) fn check(
     want: &Want<'_>,
 ) -> Result<(), KustomizeError> {
     let fail = |reason: String| KustomizeError::self_check(file, reason);
-    let after = model::read(file, after_text)
+    let after = model::read_edited(file, after_text)
         .map_err(|e| fail(format!("the edited text does not read back: {e}")))?;
     if without_images(&before.root) != without_images(&after.root) {
         return Err(fail("a top-level field other than `images` changed".into()));
     }
-    let ImagesField::List(after_items) = &after.images else {
+    let ImagesField::List(after_items) = after.images() else {
         return Err(fail("the edited text has no `images:` list".into()));
     };
-    let before_items: &[Value] = match &before.images {
+    let before_items: &[Value] = match before.images() {
         ImagesField::List(items) => items,
         ImagesField::Absent | ImagesField::Null => &[],
     };

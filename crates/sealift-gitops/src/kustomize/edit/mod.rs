@@ -177,7 +177,7 @@ impl<'a> Planner<'a> {
             }
         }
 
-        match (&k.images, images_entry) {
+        match (k.images(), images_entry) {
             (ImagesField::List(items), Some(entry)) => {
                 let seq = match entry.value.as_ref().map(|n| &n.kind) {
                     Some(Kind::Sequence(seq)) => seq,
