@@ -56,6 +56,11 @@ demo: rig
 bench:
 	$(CARGO) bench --workspace
 
+## image: the container image as a reproducible OCI image layout (target/image/sealift-oci) from the
+## release binary and Debian's packages, without a Docker daemon; prints the manifest digest
+image:
+	@CARGO="$(CARGO)" bash scripts/build-image.sh
+
 ## clean-rig: remove the cached rig binaries (forces a kube-apiserver rebuild)
 clean-rig:
 	rm -rf "$${SEALIFT_RIG_CACHE:-/var/cache/sealift-rig}"

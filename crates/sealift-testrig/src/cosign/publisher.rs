@@ -1,11 +1,13 @@
 //! The high-level API: publish a signed and attested test image in one call, and the trust policy
 //! that accepts it.
 
-use super::artifacts::{EntryKind, Signer, att_layer, push_artifact, sig_layer, simple_signing};
+use super::artifacts::{
+    EntryKind, Signer, att_layer, push_artifact, push_layers, sig_layer, simple_signing,
+};
 use super::keys::Key;
 use super::now;
 use super::rekor::{TestRekor, trusted_root_json};
-use crate::image::{TestImage, push_test_image};
+use crate::image::{TestImage, push_test_image, registry_auth};
 use crate::registry::Registry;
 use anyhow::Result;
 use sealift_api::{
@@ -212,6 +214,64 @@ impl Publisher {
         push_artifact(registry, image, "att", &layers).await?;
         Ok(())
     }
+}
+
+impl Publisher {
+    /// Signs an image something else pushed (`make image`'s, by skopeo), by digest, as
+    /// `cosign sign --key` does: the `.sig` of `registry/repository@digest` (replacing any earlier
+    /// one). Returns the signature manifest's digest.
+    pub async fn sign_digest(
+        &self,
+        registry: &Registry,
+        repository: &str,
+        digest: &str,
+    ) -> Result<String> {
+        let image = format!("{}/{repository}", registry.host());
+        let payload = simple_signing(&image, digest);
+        let rekor = self.rekor().map(|r| (r, now()));
+        let layer = sig_layer(&payload, &Signer::Key(&self.key), rekor)?;
+        push_layers(
+            &cosign_tag(&image, digest, "sig"),
+            &registry_auth(registry),
+            &[layer],
+        )
+        .await
+    }
+
+    /// Attests an image something else pushed, by digest, as `cosign attest --key` does: one
+    /// layer per `(predicateType, predicate)` in the `.att` of `registry/repository@digest`
+    /// (replacing any earlier one). Returns the attestation manifest's digest.
+    pub async fn attest_digest(
+        &self,
+        registry: &Registry,
+        repository: &str,
+        digest: &str,
+        attestations: &[(&str, Value)],
+    ) -> Result<String> {
+        let image = format!("{}/{repository}", registry.host());
+        let signer = Signer::Key(&self.key);
+        let mut layers = Vec::with_capacity(attestations.len());
+        for (predicate_type, predicate) in attestations {
+            let statement = super::statement(digest, predicate_type, predicate);
+            let rekor = self.rekor().map(|r| (r, now(), EntryKind::Dsse));
+            layers.push(att_layer(&statement, predicate_type, &signer, rekor)?);
+        }
+        push_layers(
+            &cosign_tag(&image, digest, "att"),
+            &registry_auth(registry),
+            &layers,
+        )
+        .await
+    }
+}
+
+/// `image:sha256-<hex>.<suffix>`, where cosign keeps the signature (`sig`) or attestations
+/// (`att`) of `image@digest`.
+fn cosign_tag(image: &str, digest: &str, suffix: &str) -> String {
+    format!(
+        "{image}:sha256-{}.{suffix}",
+        digest.trim_start_matches("sha256:")
+    )
 }
 
 fn published(image: TestImage) -> Published {
